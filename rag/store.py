@@ -1,0 +1,472 @@
+"""Store: the persisted index (FAISS vectors, chunk metadata, manifest), written atomically.
+
+Layout of an index directory::
+
+    CURRENT              name of the live generation, swapped with os.replace
+    gen-<stamp>/         one complete, immutable generation
+        manifest.json    format, model, dimension, chunking, per-article hashes, file checksums
+        articles.jsonl   every article: id, source, title, date, publisher, url, text
+        chunks.npy       int64 rows (article row, start, end, position), one per vector
+        index.faiss      the vectors (exact inner product, or HNSW above a size threshold)
+        bm25/            the lexical index over the same chunks
+
+A new generation is written beside the live one and only then named in
+CURRENT, so a crash or a kill at any moment leaves the previous index whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import Chunk, ChunkingConfig, chunk_articles
+from .corpus import Article, Corpus
+from .embedding import Embedder
+from .errors import IndexCorrupt, IndexNotFound, ModelMismatch, RagError
+
+__all__ = ["Store", "IndexReport", "build_index", "FORMAT_VERSION", "HNSW_M", "HNSW_EF_SEARCH"]
+
+FORMAT_VERSION = 1
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+_CURRENT = "CURRENT"
+_FILES = ("manifest.json", "articles.jsonl", "chunks.npy", "index.faiss")
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``rag index`` run did."""
+
+    index: str
+    articles: int
+    chunks: int
+    embedded_chunks: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    skipped: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    kind: str = "exact"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "articles": self.articles, "chunks": self.chunks,
+            "embedded_chunks": self.embedded_chunks, "added": self.added, "updated": self.updated,
+            "removed": self.removed, "unchanged": self.unchanged,
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "warnings": list(self.warnings), "kind": self.kind, "seconds": round(self.seconds, 3),
+        }
+
+
+def _article_to_json(a: Article) -> str:
+    d = {"id": a.id, "source": a.source, "title": a.title, "date": a.date.isoformat() if a.date else None,
+         "publisher": a.publisher, "url": a.url, "author": a.author, "text": a.text}
+    return json.dumps(d, ensure_ascii=False)
+
+
+def _article_from_json(d: dict) -> Article:
+    return Article(d["id"], d["source"], d["title"], dt.date.fromisoformat(d["date"]) if d["date"] else None,
+                   d["text"], publisher=d.get("publisher"), url=d.get("url"), author=d.get("author"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _faiss():
+    import faiss  # imported late: it pulls in OpenMP, and `rag --help` should not pay for it
+
+    return faiss
+
+
+def _corrupt(path: Path, what: str) -> IndexCorrupt:
+    return IndexCorrupt(f"index file {path} is {what}; rebuild it with 'rag index --rebuild'")
+
+
+def current_generation(root: Path) -> Path | None:
+    """The live generation directory of the index at ``root``, or None if there is none."""
+    try:
+        name = (root / _CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise _corrupt(root / _CURRENT, f"unreadable ({e})") from e
+    if not name or "/" in name or not (root / name).is_dir():
+        raise _corrupt(root / _CURRENT, f"pointing at a missing generation '{name}'")
+    return root / name
+
+
+@dataclass
+class Store:
+    """A loaded, read-only index generation."""
+
+    root: Path
+    generation: Path
+    manifest: dict
+    articles: list[Article]
+    rows: np.ndarray  # (n_chunks, 4) int64: article row, start, end, position
+    index: object  # faiss.Index
+    lexical: object | None = None  # rag.lexical.LexicalIndex, when built
+    _by_id: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["index_kind"]
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    @classmethod
+    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None) -> Store:
+        """Load the index at ``root``; refuse one built with a model other than ``model``."""
+        root = Path(root)
+        gen = current_generation(root)
+        if gen is None:
+            raise IndexNotFound(f"no index at {root}/: build one with 'rag index [PATH ...] --index {root}'")
+        mpath = gen / "manifest.json"
+        try:
+            manifest = json.loads(mpath.read_text())
+        except FileNotFoundError as e:
+            raise _corrupt(mpath, "missing") from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise _corrupt(mpath, "not valid JSON (truncated or damaged)") from e
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorrupt(
+                f"index at {root}/ has format {manifest.get('format_version')}, this Dateline reads "
+                f"{FORMAT_VERSION}; rebuild it with 'rag index --rebuild'"
+            )
+        check_model(manifest, root, model, dimension)
+        for name, meta in manifest["files"].items():
+            p = gen / name
+            if not p.exists():
+                raise _corrupt(p, "missing")
+            if p.stat().st_size != meta["size"]:
+                raise _corrupt(p, f"{p.stat().st_size} bytes where {meta['size']} were written (truncated?)")
+            if _sha256(p) != meta["sha256"]:
+                raise _corrupt(p, "damaged (its checksum does not match the manifest)")
+        try:
+            with open(gen / "articles.jsonl", encoding="utf-8") as f:
+                articles = [_article_from_json(json.loads(line)) for line in f if line.strip()]
+            rows = np.load(gen / "chunks.npy", allow_pickle=False)
+        except (ValueError, KeyError, json.JSONDecodeError) as e:
+            raise _corrupt(gen / "articles.jsonl", f"unreadable ({e})") from e
+        try:
+            index = _faiss().read_index(str(gen / "index.faiss"))
+        except RuntimeError as e:
+            raise _corrupt(gen / "index.faiss", "not a readable FAISS index") from e
+        if index.ntotal != rows.shape[0] or index.d != manifest["dimension"]:
+            raise _corrupt(gen / "index.faiss", "out of step with chunks.npy")
+        if manifest["index_kind"] == "hnsw":
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        lexical = None
+        if (gen / "bm25").is_dir():
+            from .lexical import LexicalIndex
+
+            lexical = LexicalIndex.load(gen / "bm25")
+        store = cls(root, gen, manifest, articles, rows, index, lexical)
+        store._by_id = {a.source: i for i, a in enumerate(articles)}
+        return store
+
+    def chunk(self, i: int) -> Chunk:
+        ai, start, end, pos = (int(x) for x in self.rows[i])
+        a = self.articles[ai]
+        return Chunk(a.id, a.source, a.date, a.title, start, end, a.text[start:end], pos)
+
+    def article(self, i: int) -> Article:
+        """The article that chunk ``i`` comes from."""
+        return self.articles[int(self.rows[i, 0])]
+
+    def article_by_source(self, source: str) -> Article | None:
+        i = self._by_id.get(source)
+        return self.articles[i] if i is not None else None
+
+    def chunk_dates(self) -> np.ndarray:
+        """Publication date per chunk as days since 1970 (-1 when unknown), for filtering."""
+        days = np.array([(a.date - dt.date(1970, 1, 1)).days if a.date else -1 for a in self.articles], dtype=np.int64)
+        return days[self.rows[:, 0]] if len(self.rows) else np.zeros(0, dtype=np.int64)
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors, (n, d) float32, in chunk order."""
+        n = self.index.ntotal
+        return self.index.reconstruct_n(0, n) if n else np.zeros((0, self.index.d), dtype=np.float32)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, chunk ids) by inner product, among ``allowed`` ids if given.
+
+        The filter is applied inside the search, so ``k`` results come back
+        whenever ``k`` allowed chunks exist.
+        """
+        faiss = _faiss()
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        n = self.index.ntotal
+        k = min(k, n if allowed is None else len(allowed))
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        if allowed is None:
+            scores, ids = self.index.search(q, k)
+        elif self.kind == "hnsw" and len(allowed) < max(1000, n // 50):
+            # A narrow filter starves the HNSW graph walk; scoring the few allowed vectors is exact and cheap.
+            vecs = self.index.reconstruct_batch(np.asarray(allowed, dtype=np.int64))
+            s = vecs @ q[0]
+            top = np.argsort(-s, kind="stable")[:k]
+            return s[top].astype(np.float32), np.asarray(allowed, dtype=np.int64)[top]
+        else:
+            sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if self.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, 2 * k))
+            else:
+                params = faiss.SearchParameters(sel=sel)
+            scores, ids = self.index.search(q, k, params=params)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep].astype(np.int64)
+
+
+def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None) -> None:
+    """Refuse an index whose vectors come from another model or have another size."""
+    if model is not None and manifest["model"] != model:
+        raise ModelMismatch(
+            f"index at {root}/ was built with model '{manifest['model']}' but '{model}' is configured; "
+            f"use the same model, or rebuild with 'rag index --rebuild'"
+        )
+    if dimension is not None and manifest["dimension"] != dimension:
+        raise ModelMismatch(
+            f"index at {root}/ holds {manifest['dimension']}-dimensional vectors but model '{model}' makes "
+            f"{dimension}-dimensional ones; rebuild with 'rag index --rebuild'"
+        )
+
+
+@contextlib.contextmanager
+def _writer_lock(root: Path) -> Iterator[None]:
+    """One writer at a time per index directory; readers never wait."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise RagError(f"another 'rag index' is writing {root}/; wait for it to finish") from e
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _choose_kind(n: int, setting: str, threshold: int) -> str:
+    if setting == "exact":
+        return "flat"
+    if setting == "approximate":
+        return "hnsw"
+    return "hnsw" if n > threshold else "flat"
+
+
+def make_faiss_index(vectors: np.ndarray, kind: str):
+    """A FAISS inner-product index over ``vectors`` (rows of unit length)."""
+    faiss = _faiss()
+    d = vectors.shape[1]
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(d)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _encode_sorted(embedder: Embedder, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
+    """Encode longest first in large groups, so padding stays low and one bar counts chunks."""
+    from tqdm import tqdm
+
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    if not texts:
+        return out
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    group = max(batch_size, 16 * batch_size)
+    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, leave=False) as bar:
+        for g in range(0, len(order), group):
+            idx = order[g : g + group]
+            out[idx] = embedder.encode([texts[i] for i in idx], batch_size=batch_size)
+            bar.update(len(idx))
+    return out
+
+
+def build_index(
+    corpus: Corpus,
+    root: Path | str,
+    embedder: Embedder,
+    chunking: ChunkingConfig,
+    *,
+    rebuild: bool = False,
+    kind: str = "auto",
+    approximate_threshold: int = 50_000,
+    batch_size: int = 32,
+    progress: bool = False,
+    corpus_paths: Sequence[str] = (),
+    embed_text: Callable[[Chunk, Article], str] | None = None,
+    lexical: bool = True,
+) -> IndexReport:
+    """Bring the index at ``root`` in line with ``corpus``, embedding only what changed.
+
+    Articles whose content hash and chunking are unchanged keep their vectors;
+    new or changed ones are chunked and embedded; removed ones are dropped.
+    The result becomes live in one atomic step.
+    """
+    t0 = time.perf_counter()
+    root = Path(root)
+    embed_text = embed_text or (lambda c, a: c.text)
+    with _writer_lock(root):
+        old: Store | None = None
+        if not rebuild and current_generation(root) is not None:
+            old = Store.open(root)
+            check_model(old.manifest, root, embedder.name, embedder.dimension)
+            if old.manifest["chunking"] != chunking.to_dict() or old.manifest.get("embed_format") != _EMBED_FORMAT:
+                old = None  # chunks would differ: embed everything again
+        old_rows: dict[str, list[int]] = {}
+        old_hash: dict[str, str] = {}
+        if old is not None:
+            for ci, ai in enumerate(old.rows[:, 0]):
+                old_rows.setdefault(old.articles[int(ai)].source, []).append(ci)
+            old_hash = {a.source: a.id for a in old.articles}
+
+        keep = [a for a in corpus.articles if old_hash.get(a.source) == a.id]
+        fresh = [a for a in corpus.articles if old_hash.get(a.source) != a.id]
+        new_sources = {a.source for a in corpus.articles}
+        removed = [s for s in old_hash if s not in new_sources]
+        updated = [a for a in fresh if a.source in old_hash]
+
+        fresh_chunks = chunk_articles(fresh, embedder, chunking)
+        texts = [embed_text(c, a) for a, cs in zip(fresh, fresh_chunks) for c in cs]
+        new_vecs = _encode_sorted(embedder, texts, batch_size, progress)
+
+        articles = keep + fresh
+        rows: list[tuple[int, int, int, int]] = []
+        keep_ids: list[int] = []
+        for ai, a in enumerate(keep):
+            for ci in old_rows[a.source]:
+                _, s, e, p = (int(x) for x in old.rows[ci])
+                rows.append((ai, s, e, p))
+                keep_ids.append(ci)
+        for ai, cs in enumerate(fresh_chunks, start=len(keep)):
+            rows.extend((ai, c.start, c.end, c.position) for c in cs)
+        rows_arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+        n = len(rows_arr)
+        kind_now = _choose_kind(n, kind, approximate_threshold)
+        unchanged_prefix = old is not None and keep_ids == list(range(len(keep_ids))) and old.kind == kind_now
+        if unchanged_prefix and len(keep_ids) == old.index.ntotal:
+            index = old.index  # nothing dropped: extend the loaded index in place of rebuilding it
+            if len(new_vecs):
+                index.add(new_vecs)
+        else:
+            old_vecs = (old.index.reconstruct_batch(np.array(keep_ids, dtype=np.int64))
+                        if keep_ids else np.zeros((0, embedder.dimension), dtype=np.float32))
+            index = make_faiss_index(np.vstack([old_vecs, new_vecs]), kind_now)
+
+        chunk_texts = [articles[r[0]].text[r[1] : r[2]] for r in rows]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": embedder.name,
+            "dimension": embedder.dimension,
+            "chunking": chunking.to_dict(),
+            "embed_format": _EMBED_FORMAT,
+            "index_kind": kind_now,
+            "corpus_paths": list(corpus_paths),
+            "articles": {a.source: a.id for a in articles},
+            "counts": {"articles": len(articles), "chunks": n},
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_generation(root, manifest, articles, rows_arr, index, chunk_texts if lexical else None,
+                          [articles[r[0]] for r in rows] if lexical else None)
+
+    return IndexReport(
+        index=str(root), articles=len(articles), chunks=n, embedded_chunks=len(texts),
+        added=len(fresh) - len(updated), updated=len(updated), removed=len(removed), unchanged=len(keep),
+        skipped=corpus.skipped, warnings=corpus.warnings, kind=kind_now, seconds=time.perf_counter() - t0,
+    )
+
+
+# Bumped when what is embedded for a chunk changes (e.g. headline added), forcing re-embedding.
+_EMBED_FORMAT = 1
+
+
+def _write_generation(root, manifest, articles, rows, index, chunk_texts, chunk_articles_) -> None:
+    faiss = _faiss()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    tmp = root / f".tmp-gen-{stamp}-{os.getpid()}"
+    gen = root / f"gen-{stamp}"
+    tmp.mkdir(parents=True)
+    try:
+        with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
+            for a in articles:
+                f.write(_article_to_json(a) + "\n")
+        np.save(tmp / "chunks.npy", rows, allow_pickle=False)
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        files = {}
+        if chunk_texts is not None:
+            from .lexical import LexicalIndex
+
+            LexicalIndex.build(chunk_texts, chunk_articles_).save(tmp / "bm25")
+            for p in sorted((tmp / "bm25").iterdir()):
+                files[f"bm25/{p.name}"] = p
+        for name in _FILES[1:]:
+            files[name] = tmp / name
+        manifest = dict(manifest, files={name: {"size": p.stat().st_size, "sha256": _sha256(p)} for name, p in files.items()})
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                with open(p, "rb") as f:
+                    os.fsync(f.fileno())
+        os.rename(tmp, gen)
+        _fsync_dir(root)
+        pointer = root / f".{_CURRENT}.tmp-{os.getpid()}"
+        with open(pointer, "w") as f:
+            f.write(gen.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(pointer, root / _CURRENT)  # the one step that makes the new index live
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _collect_garbage(root, keep=gen.name)
+
+
+def _collect_garbage(root: Path, keep: str) -> None:
+    """Remove generations and leftovers that CURRENT no longer names."""
+    for p in root.iterdir():
+        if p.name == keep:
+            continue
+        if p.is_dir() and (p.name.startswith("gen-") or p.name.startswith(".tmp-gen-")):
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file() and p.name.startswith(f".{_CURRENT}.tmp-"):
+            p.unlink(missing_ok=True)
