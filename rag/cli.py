@@ -92,6 +92,23 @@ def search(
         typer.echo("")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; anything but loopback needs --auth.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 7860,
+    index_dir: IndexOpt = None,
+    auth: Annotated[Optional[str], typer.Option("--auth", help="user:password required to open the chat.")] = None,
+) -> None:
+    """Serve the web chat (and its /ask and /search API) on http://HOST:PORT.
+
+    Example:  rag serve --port 7860 --index vectorstore/
+    """
+    from ui.app import serve as serve_app
+
+    settings = _settings(index=index_dir, host=host, port=port, auth=auth)
+    serve_app(settings)
+
+
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
