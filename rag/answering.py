@@ -110,6 +110,8 @@ from .errors import InvalidQuery  # noqa: E402
 from .retrieval import Hit, Index, check_query, open_index, parse_day  # noqa: E402
 from .settings import Settings  # noqa: E402
 
+# Calibrated on tests/questions.jsonl (see the closing note of "Cited answers"):
+EXTRA_MARGIN = 0.15  # a second or third sentence must score within this of the best
 NO_DATES = "Nothing in this date range: no article published {window} is in the index{cover}."
 _WORD = re.compile(r"[0-9A-Za-z]+(?:['’][A-Za-z]+)?")
 _STOP = frozenset(
@@ -260,6 +262,7 @@ def _candidates(idx: Index, question: str, hits: Sequence[Hit], qvec: np.ndarray
     q_stems = _stems(question)
     wh = question.strip().split(" ", 1)[0].lower()
     q_names = {n.lower() for n in _NAME.findall(question)}
+    q_names |= {w.lower() for w in question.split() if w[:1].isupper()}
     spans: list[tuple[str, int, int, Hit, bool]] = []
     for h in hits:
         for s, e in _quote_sentences(h.text):
@@ -283,8 +286,8 @@ def _candidates(idx: Index, question: str, hits: Sequence[Hit], qvec: np.ndarray
             bonus = 0.05
         elif question.lower().startswith(("how many", "how much", "how old")) and _NUMBER.search(text):
             bonus = 0.05
-        if wh == "who" and _names_the_doer(question, text, q_names):
-            bonus += 0.2  # "Who handed him the gun?" is answered by "NAME handed him the gun"
+        if wh in ("who", "whom", "whose", "where", "which") and _fills_slot(question, text, wh, q_names):
+            bonus += 0.2 if wh != "which" else 0.1
         if _HEDGE.search(text):
             bonus -= 0.08  # "did not confirm if ..." mentions the fact without stating it
         novelty = len(st - q_stems) / max(1, len(st))
@@ -309,19 +312,41 @@ def _quote_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _names_the_doer(question: str, sentence: str, q_names: set[str]) -> bool:
-    """For "Who <verb> ...": does a name not in the question stand right before that verb?"""
-    words = question.split()
-    if len(words) < 2:
-        return False
-    verb = _stemmer().stemWord(re.sub(r"\W", "", words[1]).lower())
+_PLACE_PREP = frozenset("in at below above under near behind inside outside into onto toward towards beside "
+                        "across through over".split())
+
+
+def _fills_slot(question: str, sentence: str, wh: str, q_names: set[str]) -> bool:
+    """Does the sentence put what the question asks for right beside a question word?
+
+    who: a full name ("Dave Halls handed him", "Halls' attorney Lisa Torraco");
+    which/what: a name or title ("the set of Rust"); where: a place phrase
+    ("aimed right below her armpit"). A sentence that fills the slot states the
+    fact; one that only repeats the question's words does not.
+    """
+    q_name_words = {w for n in q_names for w in n.split()}
+    anchors = _stems(question) - set(_stemmer().stemWords(list(q_name_words)))
     toks = sentence.split()
-    for i, t in enumerate(toks):
-        if i and _stemmer().stemWord(re.sub(r"\W", "", t).lower()) == verb:
-            before = " ".join(toks[max(0, i - 3) : i])
-            if any(n.lower() not in q_names for n in _NAME.findall(before)):
+    stems = [_stemmer().stemWord(re.sub(r"\W", "", t).lower()) for t in toks]
+    for i, st in enumerate(stems):
+        if st not in anchors:
+            continue
+        after = toks[i + 1 : i + 4]
+        if wh == "where":
+            if any(re.sub(r"\W", "", t).lower() in _PLACE_PREP for t in after):
                 return True
+            continue
+        for span in (" ".join(toks[max(0, i - 3) : i]), " ".join(after)):
+            for n in _NAME.findall(span):
+                words = [w for w in n.lower().split() if w not in _STOP and w not in _MONTH_WORDS
+                         and w not in q_name_words and w not in ("in", "on", "at", "the", "a")]
+                if len(words) >= (2 if wh in ("who", "whom", "whose") else 1):
+                    return True
     return False
+
+
+_MONTH_WORDS = frozenset("january february march april may june july august september october november december "
+                         "monday tuesday wednesday thursday friday saturday sunday".split())
 
 
 def _collapse(idx: Index, cand: _Candidate, pool: Sequence[_Candidate]) -> tuple[_Candidate, tuple[Report, ...]]:
@@ -360,7 +385,7 @@ def _compose(idx: Index, question: str, intent: DateIntent, cands: list[_Candida
     """Pick one to three sentences: the best, anything close to it that adds something, and newer updates."""
     ranked = sorted(cands, key=lambda c: -c.score)
     best = ranked[0]
-    relevant = [c for c in ranked if c.dense >= refuse_below and c.score >= best.score - 0.05]
+    relevant = [c for c in ranked if c.dense >= refuse_below and c.score >= best.score - EXTRA_MARGIN]
     if intent.order in ("newest", "oldest"):
         pool = [c for c in ranked if c.dense >= refuse_below * 0.6] or ranked
         pick = max if intent.order == "newest" else min
@@ -481,13 +506,15 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     if not _content(search_q):
         search_q = resolved
     hits = idx.search(search_q, k=12, since=lo, until=hi, sources=sources, publishers=publishers)
-    hits = _dedupe_hits(hits)
+    hits = _dedupe_hits(_with_neighbours(idx, hits, search_q))
     qvec = idx.embedder.encode([search_q])[0]
     cands = _candidates(idx, search_q, hits, qvec)
-    generic = len(_content(search_q)) <= 1 and (intent.order is not None or intent.event is not None)
+    generic = len(_content(search_q)) <= 1 and not intent.is_empty
     if generic and intent.order is None:
         intent = _replace_intent(intent, order="newest")  # "what has happened since X": the newest reports
     threshold = settings.refuse_below * (0.5 if generic else 1.0)
+    if not _content(_strip_spans(resolved, intent.spans)) and not intent.is_empty:
+        threshold = -1.0  # "what was reported in 2023?": the window itself is the question
     if not cands or max(c.dense for c in cands) < threshold:
         yield _replace(base, text=REFUSAL, refused=True)
         return
@@ -502,6 +529,22 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     from .generation import generate_stream
 
     yield from generate_stream(question, hits, llm, fallback=extractive)
+
+
+def _with_neighbours(idx: Index, hits: Sequence[Hit], query: str, articles: int = 3, per_article: int = 8) -> list[Hit]:
+    """The hits plus the other chunks of the top articles: the stating sentence may sit in a chunk
+    that retrieval's per-article cap left out."""
+    have = {h.chunk for h in hits}
+    top = list(dict.fromkeys(h.source for h in hits))[:articles]
+    rows = idx.store.rows
+    extra = []
+    for src in top:
+        ai = next(i for i, a in enumerate(idx.store.articles) if a.source == src)
+        extra += [int(c) for c in np.flatnonzero(rows[:, 0] == ai)[:per_article] if int(c) not in have]
+    if not extra:
+        return list(hits)
+    qvec = idx.embedder.encode([query])[0]
+    return list(hits) + idx._hits(extra, {}, qvec)
 
 
 def _dedupe_hits(hits: Sequence[Hit]) -> list[Hit]:

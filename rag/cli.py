@@ -92,6 +92,79 @@ def search(
         typer.echo("")
 
 
+def _print_answer(a) -> None:
+    typer.echo(a.text)
+    if a.notice:
+        typer.echo(f"({a.notice})")
+    if a.citations:
+        typer.echo("\nSources:")
+    for c in a.citations:
+        typer.echo(f"[{c.n}] {c.source}  {c.date or 'date unknown'}  {c.title}")
+        typer.echo(textwrap.indent(textwrap.fill(f"“{' '.join(c.quote.split())}”", 92), "    "))
+        for r in c.also_in:
+            typer.echo(f"    also reported in {r.source} ({r.date or 'date unknown'})")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in plain English.")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    index_dir: IndexOpt = None,
+    llm_url: Annotated[Optional[str], typer.Option("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")] = None,
+    llm_model: Annotated[Optional[str], typer.Option("--llm-model", help="Model name on that server.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer QUESTION from the articles, citing file and date for every sentence.
+
+    Example:  rag ask "Who handed Alec Baldwin the gun?"
+    """
+    from .answering import LLMConfig, answer
+
+    settings = _settings(llm_url=llm_url, llm_model=llm_model)
+    if bool(settings.llm_url) != bool(settings.llm_model):
+        raise typer.BadParameter("give both --llm-url and --llm-model (or neither)")
+    llm = (LLMConfig(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout)
+           if settings.llm_url else None)
+    a = answer(question, since=since, until=until, index=index_dir, settings=settings, llm=llm)
+    if as_json:
+        typer.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        _print_answer(a)
+
+
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Argument(help="JSON Lines: question, sources, answer_any, type (fact|temporal|refuse), history.")],
+    index_dir: IndexOpt = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Depth for retrieval recall.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score answers on a labelled question set: recall@k, answer hits, refusals, citation correctness.
+
+    Example:  rag eval tests/questions.jsonl --json
+    """
+    from .evaluation import evaluate
+    from .retrieval import open_index
+
+    if not questions.is_file():
+        raise typer.BadParameter(f"no such file: {questions}")
+    settings = _settings()
+    report = evaluate(questions, open_index(index_dir, settings), k=k)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+    fmt = lambda v: "  n/a" if v is None else f"{v:5.3f}"  # noqa: E731
+    typer.echo(f"{'type':10} {'n':>3} {'recall@' + str(k):>9} {'hits':>6} {'refusal':>8} {'false-ref':>9} {'false-ans':>9} {'cites-ok':>8}")
+    for name, s in list(report["by_type"].items()) + [("overall", report["overall"])]:
+        typer.echo(f"{name:10} {s['questions']:3d} {fmt(s['recall_at_k']):>9} {fmt(s['answer_hit_rate']):>6} "
+                   f"{fmt(s['refusal_accuracy']):>8} {s['false_refusals']:9d} {s['false_answers']:9d} "
+                   f"{fmt(s['citation_correctness']):>8}")
+    misses = [q for q in report["questions"] if q.get("hit") is False or not q["correct_refusal"]]
+    for q in misses:
+        typer.echo(f"  miss [{q['type']}] {q['question']} -> {q['answer'][:140]}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind; anything but loopback needs --auth.")] = "127.0.0.1",
