@@ -13,6 +13,10 @@ from .chunking import Chunk, ChunkingConfig, chunk_article
 from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder
 from .store import IndexReport, Store
 from .retrieval import Hit, Index, index_corpus, retrieve
+from .uploads import UploadReport, add_uploads, check_upload, safe_filename
+# → answers
+from .answering import REFUSAL, Answer, Citation, LLMConfig, Report, answer, answer_stream
+from .dates import DateIntent, parse_question_dates
 
 __all__ = [
     "Settings", "DEFAULT_MODEL",
@@ -23,4 +27,7 @@ __all__ = [
     "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder",
     "IndexReport", "Store",
     "Hit", "Index", "index_corpus", "retrieve",
+    "UploadReport", "add_uploads", "check_upload", "safe_filename",
+    "Answer", "Citation", "Report", "LLMConfig", "REFUSAL", "answer", "answer_stream",
+    "DateIntent", "parse_question_dates",
 ]

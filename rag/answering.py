@@ -99,6 +99,7 @@ class LLMConfig:
 
 # -- the extractive answerer ------------------------------------------------------------------
 import functools  # noqa: E402
+import math  # noqa: E402
 import re  # noqa: E402
 import unicodedata  # noqa: E402
 
@@ -111,7 +112,8 @@ from .retrieval import Hit, Index, check_query, open_index, parse_day  # noqa: E
 from .settings import Settings  # noqa: E402
 
 # Calibrated on tests/questions.jsonl (see the closing note of "Cited answers"):
-EXTRA_MARGIN = 0.15  # a second or third sentence must score within this of the best
+EXTRA_MARGIN = 0.15
+OVERLAP_WEIGHT = 0.25  # weight of the rarity-weighted share of question words a sentence contains  # a second or third sentence must score within this of the best
 NO_DATES = "Nothing in this date range: no article published {window} is in the index{cover}."
 _WORD = re.compile(r"[0-9A-Za-z]+(?:['’][A-Za-z]+)?")
 _STOP = frozenset(
@@ -209,7 +211,7 @@ def _strip_spans(question: str, spans: Sequence[tuple[int, int]]) -> str:
         out.append(question[last:a])
         last = b
     out.append(question[last:])
-    return re.sub(r"\s+", " ", "".join(out)).strip()
+    return re.sub(r"\s+", " ", "".join(out)).strip(" ,;:-–—")
 
 
 def _event_date(idx: Index, intent: DateIntent) -> dt.date | None:
@@ -274,10 +276,23 @@ def _candidates(idx: Index, question: str, hits: Sequence[Hit], qvec: np.ndarray
         return []
     vecs = _encode(idx, [t for t, *_ in spans])
     dense = vecs @ qvec
+    sent_stems = [_stems(t) for t, *_ in spans]
+    # a question word found in nearly every candidate (the story's own names) says little about which
+    # sentence answers; weight each by its rarity among the candidates
+    idf = {w: math.log((len(spans) + 1) / (sum(w in st for st in sent_stems) + 1)) + 1 for w in q_stems}
+    total = sum(idf.values()) or 1.0
+    if wh == "what" and len(question.split()) > 1 and question.split()[1].lower() not in _AUX:
+        wh = "which"  # "What gun ..." asks for a thing by name, like "Which gun ..."
+    words = question.split()
+    asked_for = _stemmer().stemWord(re.sub(r"\W", "", words[1]).lower()) if wh == "which" and len(words) > 1 else None
+    yes_no = wh in _AUX
+    # question words that some candidates have and most lack: what a yes/no question is really about
+    counts = {w: sum(w in st for st in sent_stems) for w in q_stems}
+    commonest = max(counts.values(), default=0)
+    telling = {w for w, n in counts.items() if 0 < n <= 0.5 * commonest}
     out = []
-    for (text, s, e, h, lede), d in zip(spans, dense):
-        st = _stems(text)
-        overlap = len(q_stems & st) / max(1, len(q_stems))
+    for (text, s, e, h, lede), d, st in zip(spans, dense, sent_stems):
+        overlap = sum(idf[w] for w in q_stems & st) / total
         bonus = 0.0
         if wh in ("who", "whom", "whose") and any(n.lower() not in q_names and n.lower() not in _STOP
                                                   for n in _NAME.findall(text[1:])):
@@ -286,12 +301,17 @@ def _candidates(idx: Index, question: str, hits: Sequence[Hit], qvec: np.ndarray
             bonus = 0.05
         elif question.lower().startswith(("how many", "how much", "how old")) and _NUMBER.search(text):
             bonus = 0.05
-        if wh in ("who", "whom", "whose", "where", "which") and _fills_slot(question, text, wh, q_names):
-            bonus += 0.2 if wh != "which" else 0.1
+        if wh in ("who", "whom", "whose", "where", "which"):
+            if _fills_slot(question, text, wh, q_names):
+                bonus += 0.2 if wh != "which" else 0.15
+            elif wh == "which" and asked_for in st:
+                bonus -= 0.1  # "the film" where the question asks which film: a mention, not the answer
+        if yes_no and telling and not telling & st:
+            bonus -= 0.2  # "Did he expect to be charged?" is answered by a sentence about charges
         if _HEDGE.search(text):
             bonus -= 0.08  # "did not confirm if ..." mentions the fact without stating it
         novelty = len(st - q_stems) / max(1, len(st))
-        score = float(d) + 0.25 * overlap + bonus - (0.1 if novelty < 0.3 else 0.0)
+        score = float(d) + OVERLAP_WEIGHT * overlap + bonus - (0.1 if novelty < 0.3 else 0.0)
         out.append(_Candidate(text, s, e, h, float(d), overlap, score, lede))
     return out
 
@@ -312,6 +332,7 @@ def _quote_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_AUX = frozenset("is was are were did does do has have had will would can could should may might".split())
 _PLACE_PREP = frozenset("in at below above under near behind inside outside into onto toward towards beside "
                         "across through over".split())
 
