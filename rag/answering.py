@@ -112,8 +112,9 @@ from .retrieval import Hit, Index, check_query, open_index, parse_day  # noqa: E
 from .settings import Settings  # noqa: E402
 
 # Calibrated on tests/questions.jsonl (see the closing note of "Cited answers"):
-EXTRA_MARGIN = 0.15
-OVERLAP_WEIGHT = 0.25  # weight of the rarity-weighted share of question words a sentence contains  # a second or third sentence must score within this of the best
+EXTRA_MARGIN = 0.1  # a second or third sentence must score within this of the best
+LLM_PASSAGES = 6  # passages numbered in the prompt: the best retrieved, copies removed
+OVERLAP_WEIGHT = 0.25  # weight of the rarity-weighted share of question words a sentence contains
 NO_DATES = "Nothing in this date range: no article published {window} is in the index{cover}."
 _WORD = re.compile(r"[0-9A-Za-z]+(?:['’][A-Za-z]+)?")
 _STOP = frozenset(
@@ -402,7 +403,7 @@ def _norm_article(idx: Index, source: str) -> str:
 
 
 def _compose(idx: Index, question: str, intent: DateIntent, cands: list[_Candidate], refuse_below: float,
-             generic: bool = False) -> list[tuple[_Candidate, tuple[Report, ...]]]:
+             generic: bool = False, carriers: Sequence[_Candidate] = ()) -> list[tuple[_Candidate, tuple[Report, ...]]]:
     """Pick one to three sentences: the best, anything close to it that adds something, and newer updates."""
     ranked = sorted(cands, key=lambda c: -c.score)
     best = ranked[0]
@@ -416,7 +417,7 @@ def _compose(idx: Index, question: str, intent: DateIntent, cands: list[_Candida
             if generic:
                 # "the latest on the case": the newest report's opening sentence says what it is about
                 best = min((c for c in cands if c.hit.date == target), key=lambda c: c.start)
-                return [_collapse(idx, best, cands)]
+                return [_collapse(idx, best, carriers or cands)]
             best = max(from_target, key=lambda c: c.score + (0.1 if c.lede else 0))
             relevant = [best] + [c for c in from_target if c is not best and c.score >= best.score - 0.05]
     chosen: list[_Candidate] = [best]
@@ -445,7 +446,7 @@ def _compose(idx: Index, question: str, intent: DateIntent, cands: list[_Candida
     collapsed = []
     seen: set[tuple[str, int]] = set()
     for c in chosen:
-        cc, also = _collapse(idx, c, cands)
+        cc, also = _collapse(idx, c, carriers or cands)
         if (cc.hit.source, cc.start) in seen:
             continue
         seen.add((cc.hit.source, cc.start))
@@ -456,8 +457,9 @@ def _compose(idx: Index, question: str, intent: DateIntent, cands: list[_Candida
 def _render(picked: list[tuple[_Candidate, tuple[Report, ...]]]) -> tuple[str, tuple[Citation, ...]]:
     dates = {c.hit.date for c, _ in picked}
     by_date = len(dates) > 1
-    if by_date:
-        picked = sorted(picked, key=lambda p: (p[0].hit.date or dt.date.min, p[0].start))
+    if by_date:  # oldest report first; within a day, the best sentence first
+        rank = {id(p[0]): i for i, p in enumerate(picked)}
+        picked = sorted(picked, key=lambda p: (p[0].hit.date or dt.date.min, rank[id(p[0])]))
     parts, cites = [], []
     for n, (c, also) in enumerate(picked, start=1):
         h = c.hit
@@ -527,7 +529,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     if not _content(search_q):
         search_q = resolved
     hits = idx.search(search_q, k=12, since=lo, until=hi, sources=sources, publishers=publishers)
-    hits = _dedupe_hits(_with_neighbours(idx, hits, search_q))
+    hits, copies = _dedupe_hits(_with_neighbours(idx, hits, search_q))
     qvec = idx.embedder.encode([search_q])[0]
     cands = _candidates(idx, search_q, hits, qvec)
     generic = len(_content(search_q)) <= 1 and not intent.is_empty
@@ -539,7 +541,9 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     if not cands or max(c.dense for c in cands) < threshold:
         yield _replace(base, text=REFUSAL, refused=True)
         return
-    picked = _compose(idx, search_q, intent, cands, threshold, generic)
+    carriers = cands + [_Candidate(h.text[a:b], h.start + a, h.start + b, h, 0.0, 0.0, 0.0, False)
+                        for h in copies for a, b in _quote_sentences(h.text)]
+    picked = _compose(idx, search_q, intent, cands, threshold, generic, carriers)
     text, cites = _render(picked)
     extractive = _replace(base, text=text, citations=cites)
     if llm is None and settings.llm_url and settings.llm_model:
@@ -549,7 +553,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
         return
     from .generation import generate_stream
 
-    yield from generate_stream(question, hits, llm, fallback=extractive)
+    yield from generate_stream(question, hits[:LLM_PASSAGES], llm, fallback=extractive)
 
 
 def _with_neighbours(idx: Index, hits: Sequence[Hit], query: str, articles: int = 3, per_article: int = 8) -> list[Hit]:
@@ -568,13 +572,14 @@ def _with_neighbours(idx: Index, hits: Sequence[Hit], query: str, articles: int 
     return list(hits) + idx._hits(extra, {}, qvec)
 
 
-def _dedupe_hits(hits: Sequence[Hit]) -> list[Hit]:
-    """Drop passages that repeat an earlier, better one (the same interview quoted by several outlets)."""
+def _dedupe_hits(hits: Sequence[Hit]) -> tuple[list[Hit], list[Hit]]:
+    """(kept, copies): a passage repeating an earlier, better one (the same interview quoted by several
+    outlets) is not a candidate again, but is remembered as another report carrying it."""
     out: list[Hit] = []
+    copies: list[Hit] = []
     for h in hits:
-        if not any(near_copies(h.text, o.text, 0.7) for o in out):
-            out.append(h)
-    return out
+        (copies if any(near_copies(h.text, o.text, 0.7) for o in out) else out).append(h)
+    return out, copies
 
 
 def _replace_intent(i: DateIntent, **kw) -> DateIntent:

@@ -1,0 +1,157 @@
+"""Cited answers with the real model on seeds/: facts, refusals, copies, dates, updates, follow-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rag import REFUSAL, Index, InvalidQuery, Settings, answer
+from rag.answering import near_copies
+from tests.conftest import GUN, ROOT, SEEDS
+
+TODAY = dt.date(2026, 11, 21)
+
+
+@pytest.fixture(scope="module")
+def idx(seed_index, real_embedder):
+    return Index.open(seed_index, embedder=real_embedder, settings=Settings(index=seed_index))
+
+
+def _article_text(source: str) -> str:
+    from rag import load_corpus
+
+    return next(a.text for a in load_corpus([SEEDS]).articles if a.source == source)
+
+
+def _ask(idx, q, **kw):
+    return answer(q, index=idx, settings=idx.settings, today=TODAY, **kw)
+
+
+def test_gun_question_is_answered_with_the_stating_sentence(idx):
+    a = _ask(idx, "Who handed Alec Baldwin the gun?")
+    assert not a.refused
+    assert a.text.startswith("He claims first assistant director Dave Halls handed him the prop weapon")
+    c = a.citations[0]
+    assert (c.n, c.source, c.date) == (1, GUN, dt.date(2021, 12, 2))
+    assert _article_text(GUN)[c.start : c.end] == c.quote and c.quote in a.text
+    assert "[1]" in a.text
+    d = a.to_dict()
+    assert d["citations"][0]["date"] == "2021-12-02" and d["refused"] is False
+    json.dumps(d)
+
+
+def test_every_sentence_is_a_quote_with_a_marker(idx):
+    for q in ["Did Baldwin pull the trigger?", "Will Baldwin face criminal charges?", "Who was wounded in the shooting?"]:
+        a = _ask(idx, q)
+        assert a.citations
+        for c in a.citations:
+            assert f"{c.quote} [{c.n}]" in a.text
+            assert _article_text(c.source)[c.start : c.end] == c.quote
+
+
+@pytest.mark.parametrize("q", ["What is the capital of France?", "How do I bake bread?", "Who won the 2018 FIFA World Cup?"])
+def test_out_of_corpus_questions_are_refused_plainly(idx, q):
+    a = _ask(idx, q)
+    assert a.refused and a.citations == ()
+    # "2018" names a year no article is from: that is said as plainly
+    assert a.text == REFUSAL or a.text.startswith("Nothing in this date range")
+
+
+def test_copies_collapse_into_one_citation_listing_every_carrier(idx):
+    a = _ask(idx, "Did Baldwin say he would never point a gun at anyone?")
+    c = a.citations[0]
+    carriers = [(c.source, c.date)] + [(r.source, r.date) for r in c.also_in]
+    # the interview line stands in 004 (Dec 2) and, copied, in 000, 001 and 002
+    assert {s for s, _ in carriers} >= {GUN, "000_e92e8a6dc09ab106.txt", "002_5b34f11284f4eebe.txt"}
+    assert c.source == GUN, "the earliest report is the one cited"
+    assert [d for _, d in carriers[1:]] == sorted(d for _, d in carriers[1:]), "also reported in: earliest first"
+    assert len({x.source for x in a.citations}) == len(a.citations)
+    for r in c.also_in:
+        assert r.date == next(x.date for x in idx.articles if x.source == r.source)
+
+
+def test_near_copies():
+    a = "“I cock the gun. I go, ‘Can you see that?’ And then I let go of the hammer,” he recalled."
+    assert near_copies(a, a.replace("“", '"').replace("”", '"').upper())
+    assert near_copies(a, "He said: " + a)
+    assert not near_copies(a, "Alec Baldwin has been charged with involuntary manslaughter.")
+
+
+def test_latest_answers_from_the_newest_relevant_article(idx):
+    a = _ask(idx, "What is the latest on the case?")
+    assert [c.date for c in a.citations] == [dt.date(2023, 1, 31)]
+    assert "charged with involuntary manslaughter" in a.text
+
+
+def test_since_an_event_uses_the_date_the_articles_give_it(idx):
+    a = _ask(idx, "What has happened since the charges?")
+    assert a.since == dt.date(2023, 1, 31) and all(c.date >= a.since for c in a.citations)
+
+
+def test_a_later_report_that_updates_an_earlier_one_is_shown_in_date_order(idx):
+    a = _ask(idx, "Will Baldwin face criminal charges?")
+    dates = [c.date for c in a.citations]
+    assert dates == sorted(dates) and dates[-1] == dt.date(2023, 1, 31) and dates[0] < dt.date(2022, 2, 1)
+    assert "doesn’t believe he will face criminal charges" in a.text
+    assert f"Latest, 2023-01-31: Alec Baldwin has been charged" in a.text
+
+
+def test_date_windows_from_the_question_and_the_arguments(idx):
+    a = _ask(idx, "What did Baldwin say in January 2022?")
+    assert {c.date for c in a.citations} == {dt.date(2022, 1, 3)}
+    b = _ask(idx, "What did Baldwin say?", since="2023-01-01")
+    assert b.citations and all(c.date >= dt.date(2023, 1, 1) for c in b.citations)
+    c = _ask(idx, "What happened in 2024?")
+    assert c.refused and c.text.startswith("Nothing in this date range") and "2021-12-02 to 2023-01-31" in c.text
+
+
+def test_follow_up_is_resolved_against_the_conversation(idx):
+    first = _ask(idx, "Who handed Alec Baldwin the gun?")
+    follow = _ask(idx, "What did his lawyer say about it?", history=[("Who handed Alec Baldwin the gun?", first.text)])
+    assert follow.resolved_question and "Halls" in follow.resolved_question
+    assert not follow.refused and follow.citations[0].source in (GUN, "002_5b34f11284f4eebe.txt")
+    assert "attorney" in follow.text or "lawyer" in follow.text
+
+
+@pytest.mark.parametrize("q, msg", [("   ", "the question is empty"), ("x" * 5000, "characters long")])
+def test_bad_questions(idx, q, msg):
+    with pytest.raises(InvalidQuery, match=msg):
+        _ask(idx, q)
+
+
+def _rag(*args):
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ), timeout=600)
+
+
+def test_labelled_set_through_rag_eval(seed_index):
+    """The hand-written questions: ≥95% answer hits, every out-of-corpus question refused, citations exact."""
+    r = _rag("eval", str(ROOT / "tests" / "questions.jsonl"), "--index", str(seed_index), "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    o = report["overall"]
+    assert o["questions"] >= 30
+    assert o["answer_hit_rate"] >= 0.95, [q for q in report["questions"] if q.get("hit") is False]
+    assert report["by_type"]["refuse"]["refusal_accuracy"] == 1.0
+    assert o["citation_correctness"] == 1.0
+    assert o["false_refusals"] == 0
+
+
+def test_rag_ask_cli(seed_index):
+    r = _rag("ask", "Who handed Alec Baldwin the gun?", "--index", str(seed_index), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert set(d) >= {"question", "answer", "refused", "citations"}
+    c = d["citations"][0]
+    assert set(c) >= {"n", "source", "date", "title", "quote", "start", "end", "score", "also_in"}
+    assert (c["source"], c["date"]) == (GUN, "2021-12-02")
+    r = _rag("ask", "Who handed Alec Baldwin the gun?", "--index", str(seed_index))
+    assert "Sources:" in r.stdout and f"[1] {GUN}  2021-12-02" in r.stdout
+    for q in ("", "   ", "y" * 3000):
+        r = _rag("ask", q, "--index", str(seed_index))
+        assert r.returncode != 0 and "error:" in r.stderr and "Traceback" not in r.stderr

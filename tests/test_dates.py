@@ -1,0 +1,44 @@
+"""Dates in questions, each phrase form, with a fixed 'today'."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from rag import parse_question_dates
+
+TODAY = dt.date(2026, 11, 21)
+D = dt.date
+
+
+@pytest.mark.parametrize("question, since, until, order, span", [
+    ("What happened in January 2022?", D(2022, 1, 1), D(2022, 1, 31), None, "in January 2022"),
+    ("What did he say in 2023?", D(2023, 1, 1), D(2023, 12, 31), None, "in 2023"),
+    ("December 2021 interview", D(2021, 12, 1), D(2021, 12, 31), None, "December 2021"),
+    ("What was said before 2022?", None, D(2021, 12, 31), None, "before 2022"),
+    ("Status as of 2022-01-01?", None, D(2022, 1, 1), None, "as of 2022-01-01"),
+    ("after December 3, 2021", D(2021, 12, 4), None, None, "after December 3, 2021"),
+    ("since 5 Jan 2022", D(2022, 1, 5), None, None, "since 5 Jan 2022"),
+    ("between December 2021 and January 2022", D(2021, 12, 1), D(2022, 1, 31), None, "between December 2021"),
+    ("What is the latest on the case?", None, None, "newest", "latest"),
+    ("the most recent report", None, None, "newest", "most recent"),
+    ("the newest article", None, None, "newest", "newest"),
+    ("What did he first say?", None, None, "oldest", "first"),
+    ("What did Baldwin say last week?", D(2026, 11, 14), TODAY, None, "last week"),
+])
+def test_phrases(question, since, until, order, span):
+    i = parse_question_dates(question, today=TODAY)
+    assert (i.since, i.until, i.order) == (since, until, order)
+    assert span in [question[a:b] for a, b in i.spans]
+
+
+def test_event_relative_dates_are_left_for_the_corpus():
+    i = parse_question_dates("What has happened since the charges?", today=TODAY)
+    assert (i.event, i.event_side, i.since, i.until) == ("charges", "after", None, None)
+    assert parse_question_dates("What did he say before the interview?").event_side == "before"
+
+
+def test_no_dates_and_impossible_dates():
+    assert parse_question_dates("Who handed Alec Baldwin the gun?", today=TODAY).is_empty
+    assert parse_question_dates("What happened on February 30, 2022?", today=TODAY).since is None
