@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     coverage: bool = True
     per_article: int = Field(3, ge=1, description="Most chunks one article may hold in a top k.")
     # Answering.
-    refuse_below: float = Field(0.35, description="Evidence score under which answer() says the articles don't cover it.")
+    refuse_below: float = Field(0.40, description="Evidence score under which answer() says the articles don't cover it.")
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = Field(None, repr=False)
