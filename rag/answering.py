@@ -469,7 +469,8 @@ def _render(picked: list[tuple[_Candidate, tuple[Report, ...]]]) -> tuple[str, t
         parts.append(f"{label}{c.text} [{n}]")
         cites.append(Citation(n, h.source, h.date, h.title, c.text, c.start, c.end, round(c.score, 4), also,
                               h.publisher, h.url, h.text, h.start))
-    return " ".join(parts), tuple(cites)
+    # dated evidence reads as a short chronology, one report per line
+    return ("\n" if by_date else " ").join(parts), tuple(cites)
 
 
 def _default_settings(settings: Settings | None) -> Settings:
