@@ -164,20 +164,32 @@ def test_sigkill_during_indexing_leaves_the_old_index_working(tmp_path):
     if big is None:  # a corpus large enough that writing takes a while
         big = tmp_path / "big.jsonl"
         big.write_text("\n".join(f'{{"title": "t{i}", "body": "{" ".join(["word"] * 3000)} {i}.", "date": "2022-01-01"}}' for i in range(600)))
-    mid_write = 0
-    for delay in np.linspace(0.5, 12, 24):
+    def kill_when(ready) -> bool:
+        """Start `rag index` on the big corpus, SIGKILL it once ``ready()`` holds; True if it was still writing."""
         p = subprocess.Popen(rag + [str(big)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if p.poll() is not None:
-            break  # it finished before the kill: later delays would too
+        deadline = time.monotonic() + 120
+        while not ready() and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
         p.send_signal(signal.SIGKILL)
         p.wait()
-        mid_write += any(x.name.startswith(".tmp-gen-") for x in root.iterdir())
+        return any(x.name.startswith(".tmp-gen-") for x in root.iterdir())
+
+    def tmp_gen(name=None):
+        gens = [x for x in root.iterdir() if x.name.startswith(".tmp-gen-")]
+        return bool(gens) and (name is None or any((g / name).exists() for g in gens))
+
+    started = time.monotonic()
+    moments = [lambda: time.monotonic() - started > 1.0,  # while loading and embedding
+               lambda: tmp_gen(),  # the new generation has just been created
+               lambda: tmp_gen("index.faiss")]  # vectors written, BM25 and manifest not yet
+    mid_write = 0
+    for ready in moments:
+        started = time.monotonic()
+        mid_write += kill_when(ready)
         s = Store.open(root)  # loads, checksums pass
-        got = s.search(q, 5)
-        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_array_equal(s.search(q, 5)[1], expected[1])
         assert {a.source for a in s.articles} == {p.name for p in SEEDS.iterdir()}
-    assert mid_write >= 1, "no kill landed while a new generation was being written"
+    assert mid_write >= 2, "the kills did not land while a new generation was being written"
     # and the next run completes and cleans up the leftovers
     subprocess.run(rag + [str(SEEDS)], env=env, check=True, capture_output=True)
     assert not [x for x in root.iterdir() if x.name.startswith(".tmp-gen-")]
