@@ -80,6 +80,9 @@ def _split_long(text: str, span: tuple[int, int], limit: int, embedder: Embedder
     s, e = span
     piece = text[s:e]
     ends = embedder.token_ends(piece)
+    if not ends:
+        return [span]
+    ends[-1] = len(piece)  # characters with no word piece of their own (control bytes) stay with the last part
     out = []
     lo = 0  # char offset in piece where the current part starts
     i = 0  # index of the first token of the current part
