@@ -99,6 +99,7 @@ class LLMConfig:
 
 # -- the extractive answerer ------------------------------------------------------------------
 import functools  # noqa: E402
+from dataclasses import replace as _replace  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
 import unicodedata  # noqa: E402
@@ -473,10 +474,6 @@ def _render(picked: list[tuple[_Candidate, tuple[Report, ...]]]) -> tuple[str, t
     return ("\n" if by_date else " ").join(parts), tuple(cites)
 
 
-def _default_settings(settings: Settings | None) -> Settings:
-    return settings or Settings()
-
-
 def answer(question: str, *, history: Sequence[tuple[str, str]] = (), since: dt.date | str | None = None,
            until: dt.date | str | None = None, index: Path | str | None = None, settings: Settings | None = None,
            llm: LLMConfig | None = None, today: dt.date | None = None, sources: Sequence[str] | None = None,
@@ -508,7 +505,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     """Like ``answer``, yielding growing partial Answers as the text arrives; the last one is final."""
     question = check_query(question)
     parse_day(since, "since"), parse_day(until, "until")
-    settings = _default_settings(settings)
+    settings = settings or Settings()
     idx = index if isinstance(index, Index) else open_index(index, settings)
     idx.refresh()
     resolved = resolve_followup(question, [(q, a) for q, a in history if q])
@@ -535,7 +532,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     cands = _candidates(idx, search_q, hits, qvec)
     generic = len(_content(search_q)) <= 1 and not intent.is_empty
     if generic and intent.order is None:
-        intent = _replace_intent(intent, order="newest")  # "what has happened since X": the newest reports
+        intent = _replace(intent, order="newest")  # "what has happened since X": the newest reports
     threshold = settings.refuse_below * (0.5 if generic else 1.0)
     if not _content(_strip_spans(resolved, intent.spans)) and not intent.is_empty:
         threshold = -1.0  # "what was reported in 2023?": the window itself is the question
@@ -583,13 +580,3 @@ def _dedupe_hits(hits: Sequence[Hit]) -> tuple[list[Hit], list[Hit]]:
     return out, copies
 
 
-def _replace_intent(i: DateIntent, **kw) -> DateIntent:
-    import dataclasses
-
-    return dataclasses.replace(i, **kw)
-
-
-def _replace(a: Answer, **kw) -> Answer:
-    import dataclasses
-
-    return dataclasses.replace(a, **kw)

@@ -41,10 +41,6 @@ class Article:
     url: str | None = None
     author: str | None = None
 
-    @property
-    def content_hash(self) -> str:
-        return self.id
-
 
 @dataclass(frozen=True)
 class Corpus:
