@@ -15,6 +15,7 @@ from .chunking import ChunkingConfig
 from .corpus import Article, load_corpus
 from .embedding import Embedder, load_embedder
 from .errors import IndexNotFound, InvalidQuery
+from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
 from .store import IndexReport, Store, build_index, current_generation
 
@@ -79,7 +80,11 @@ def check_query(query: object) -> str:
 
 
 def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None, k0: int = 60) -> dict[int, float]:
-    """Reciprocal rank fusion: sum of weight / (k0 + rank) over the rankings an item is in."""
+    """Reciprocal rank fusion: sum of weight / (k0 + rank) over the rankings an item is in.
+
+    >>> rrf([[7, 3], [3, 9]], k0=1) == {7: 1 / 2, 3: 1 / 3 + 1 / 2, 9: 1 / 3}
+    True
+    """
     weights = weights or [1.0] * len(rankings)
     fused: dict[int, float] = {}
     for ranking, w in zip(rankings, weights):
@@ -100,6 +105,119 @@ def cap_per_article(ranked: Iterable[int], article_of: np.ndarray, cap: int) -> 
     return out
 
 
+def merge_fairly(parts: Sequence[Sequence[int]], rest: Sequence[int], quota: int | Sequence[int]) -> list[int]:
+    """Take turns: the best unseen item of each part in turn until each has given its ``quota``; then ``rest``.
+
+    ``quota`` is one number for every part or one per part. A part that runs
+    out gives up its turns; no item appears twice; items of the parts that
+    found no place come last.
+
+    >>> merge_fairly([[1, 2, 3], [4, 1, 5]], rest=[9, 5, 8], quota=2)
+    [1, 4, 2, 5, 9, 8, 3]
+    """
+    quotas = [quota] * len(parts) if isinstance(quota, int) else list(quota)
+    out: list[int] = []
+    seen: set[int] = set()
+    pos = [0] * len(parts)
+    for turn in range(max(quotas, default=0)):
+        for n, ranking in enumerate(parts):
+            if turn >= quotas[n]:
+                continue
+            while pos[n] < len(ranking) and ranking[pos[n]] in seen:
+                pos[n] += 1
+            if pos[n] < len(ranking):
+                out.append(ranking[pos[n]])
+                seen.add(ranking[pos[n]])
+                pos[n] += 1
+    for i in list(rest) + [i for ranking in parts for i in ranking]:
+        if i not in seen:
+            out.append(i)
+            seen.add(i)
+    return out
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The ranking's constants, chosen on the MultiHop-RAG dev split (docs/benchmarks.md has the sweep)."""
+
+    depth: int = 50  # candidates taken from each ranking (at least 4 k)
+    k0: int = 5  # RRF damping: low, so a ranking's first few places count for much more than its tail
+    # BM25 and sentence matching carry long questions full of names (MultiHop-RAG: dense weight 1 is best
+    # there, by 0.004 fact-recall); dense similarity carries short paraphrased ones (the labelled seeds
+    # set needs dense weight 3 to keep its answer rate). 3 / 3 / 3 serves both.
+    dense_weight: float = 3.0
+    lexical_weight: float = 3.0
+    sentence_weight: float = 3.0
+    metadata_weight: float = 1.0  # weight of the search restricted to the named publishers and dates
+    part_quota: int = 3  # chunks each named publisher or date places before the rest compete
+    clause_quota: int = 1  # chunks each clause of a many-clause question places
+    lead: int = 1  # chunks of the whole question's ranking placed before the parts take turns
+
+
+def _monotone(ranked: Sequence[int], fused: dict[int, float]) -> dict[int, float]:
+    """Scores that never rise down ``ranked``: each is its fused score, or the one above if lower."""
+    out: dict[int, float] = {}
+    last = float("inf")
+    for i in ranked:
+        last = min(last, fused.get(i, 0.0))
+        out[i] = last
+    return out
+
+
+class _Facts:
+    """What ranking needs to know about a loaded store, computed once per generation.
+
+    Kept together so a refresh swaps them with the store in one assignment.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.article_of = store.rows[:, 0] if len(store) else np.zeros(0, dtype=np.int64)
+        self.days = store.chunk_dates()
+        names = sorted({a.publisher for a in store.articles if a.publisher})
+        self._publisher_id = {p: n for n, p in enumerate(names)}
+        by_article = np.array([self._publisher_id.get(a.publisher, -1) for a in store.articles], dtype=np.int64)
+        self.publisher_of = by_article[self.article_of] if len(self.article_of) else np.zeros(0, dtype=np.int64)
+        self.matcher = PublisherMatcher(names) if names else None
+
+    def in_window(self, since: dt.date | None, until: dt.date | None) -> np.ndarray:
+        """Boolean mask of the chunks published within [since, until] (either end open)."""
+        keep = np.ones(len(self.days), dtype=bool)
+        if since is not None:
+            keep &= self.days >= (since - _EPOCH).days
+        if until is not None:
+            keep &= (self.days <= (until - _EPOCH).days) & (self.days >= 0)
+        return keep
+
+    def select(self, publishers: Iterable[str], windows: Sequence[tuple[dt.date | None, dt.date | None]],
+               allowed: np.ndarray | None) -> np.ndarray | None:
+        """Allowed chunk ids of articles by one of ``publishers`` (any if empty) published in one of ``windows``.
+
+        A date that matches none of those articles is dropped rather than
+        emptying the search ("spent billions in 2021" names no publication
+        date). None when there is nothing to restrict by, or when no allowed
+        chunk matches: then no restricted search is worth running.
+        """
+        publishers = set(publishers)
+        if not publishers and not windows:
+            return None
+        base = np.ones(len(self.days), dtype=bool)
+        if allowed is not None:
+            base[:] = False
+            base[allowed] = True
+        if publishers:
+            base &= np.isin(self.publisher_of, [self._publisher_id[p] for p in publishers if p in self._publisher_id])
+        if windows:
+            dated = np.zeros(len(self.days), dtype=bool)
+            for since, until in windows:
+                dated |= self.in_window(since, until)
+            if (base & dated).any():
+                base &= dated
+            elif not publishers:
+                return None
+        return np.flatnonzero(base) if base.any() else None
+
+
 class Index:
     """An opened index with its embedder: hold one to search many times without reloading.
 
@@ -108,9 +226,10 @@ class Index:
     '004_3895aaea98e54197.txt'
     """
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings):
-        self.store, self.embedder, self.settings = store, embedder, settings
-        self._days = store.chunk_dates()
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, *, tuning: Tuning | None = None):
+        self.embedder, self.settings = embedder, settings
+        self.tuning = tuning or Tuning()
+        self._facts = _Facts(store)
         self._lock = threading.Lock()
 
     @classmethod
@@ -130,11 +249,15 @@ class Index:
             return False
         with self._lock:
             if gen != self.store.generation:
-                self.store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension)
-                self._days = self.store.chunk_dates()
+                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension)
+                self._facts = _Facts(store)
         return True
 
     # -- facts about the index, for status lines and filters -------------------------------
+    @property
+    def store(self) -> Store:
+        return self._facts.store
+
     @property
     def articles(self) -> list[Article]:
         return self.store.articles
@@ -153,15 +276,12 @@ class Index:
         """Chunk ids that pass the filters, or None when nothing is filtered."""
         if since is None and until is None and not sources and not publishers:
             return None
-        keep = np.ones(len(self.store), dtype=bool)
-        if since is not None:
-            keep &= (self._days >= (since - _EPOCH).days)
-        if until is not None:
-            keep &= (self._days <= (until - _EPOCH).days) & (self._days >= 0)
+        facts = self._facts
+        keep = facts.in_window(since, until)
         if sources or publishers:
             src, pub = set(sources or ()), {p.casefold() for p in publishers or ()}
-            ok = np.array([a.source in src or (a.publisher or "").casefold() in pub for a in self.store.articles])
-            keep &= ok[self.store.rows[:, 0]] if len(self.store) else keep
+            ok = np.array([a.source in src or (a.publisher or "").casefold() in pub for a in facts.store.articles], dtype=bool)
+            keep &= ok[facts.article_of] if len(keep) else keep
         return np.flatnonzero(keep)
 
     def search(self, query: str, k: int = 5, *, since: dt.date | str | None = None, until: dt.date | str | None = None,
@@ -181,30 +301,89 @@ class Index:
         return self._hits(ranked[:k], fused, qvec)
 
     def _rank(self, query: str, qvec: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[list[int], dict[int, float]]:
-        s = self.settings
-        depth = max(50, 4 * k)
-        rankings, weights = [], []
-        if s.dense or not (s.lexical and self.store.lexical):
-            _, ids = self.store.search(qvec, depth, allowed)
-            rankings.append([int(i) for i in ids])
-            weights.append(1.0)
-        if s.lexical and self.store.lexical is not None:
-            _, ids = self.store.lexical.search(query, depth, allowed)
-            rankings.append([int(i) for i in ids])
-            weights.append(1.0)
-        fused = rrf(rankings, weights)
+        """Chunk ids best first, and the score of each.
+
+        1. hybrid: dense, BM25 and sentence-match rankings fused by weighted RRF;
+        2. metadata: when the question names publishers or dates, the same search
+           restricted to the matching articles is fused in;
+        3. coverage: a question that names several publishers or dates (two
+           reports compared, say), or that strings several clauses together, gets
+           one search per part; the parts take turns placing their best chunks,
+           then the rest compete; no article holds more than ``per_article``.
+        """
+        s, t, facts = self.settings, self.tuning, self._facts
+        depth = max(t.depth, 4 * k)
+        dense_cache: dict[bytes | None, list[int]] = {}
+        analysis = analyse(query, facts.matcher) if s.metadata or s.coverage else Analysis(query)
+        fused = self._hybrid(query, qvec, allowed, depth, dense_cache)
+        if s.metadata and not analysis.is_plain:
+            named = facts.select(analysis.publishers, analysis.windows, allowed)
+            if named is not None:
+                for i, v in self._hybrid(query, qvec, named, depth, dense_cache).items():
+                    fused[i] = fused.get(i, 0.0) + t.metadata_weight * v
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
-        ranked = cap_per_article(ranked, self.store.rows[:, 0], s.per_article)
-        return ranked, fused
+        if not s.coverage:
+            return ranked, fused
+        searches: list[tuple[str, np.ndarray | None, int]] = []  # (text, chunks searched, quota)
+        if len(analysis.parts) > 1:
+            for part in analysis.parts:
+                windows = ((part.since, part.until),) if part.since or part.until else ()
+                sel = facts.select(part.publishers, windows, allowed)
+                if sel is not None:
+                    searches.append((query, sel, t.part_quota))
+        parts = clauses(query, keep=[(m.start, m.end) for m in analysis.mentions])
+        if len(parts) > 1:
+            sel = facts.select(analysis.publishers, (), allowed) if analysis.publishers else None
+            searches.extend((c, allowed if sel is None else sel, t.clause_quota) for c in parts)
+        if searches:
+            rankings = []
+            for text, sel, _ in searches:
+                got = self._hybrid(text, qvec, sel, depth, dense_cache)
+                rankings.append(cap_per_article(sorted(got, key=lambda i: (-got[i], i)), facts.article_of, s.per_article))
+            quotas = [q for *_, q in searches]
+            if t.lead:
+                rankings.insert(0, ranked)
+                quotas.insert(0, t.lead)
+            ranked = merge_fairly(rankings, ranked, quotas)
+            fused = _monotone(ranked, fused)
+        return cap_per_article(ranked, facts.article_of, s.per_article), fused
+
+    def _hybrid(self, text: str, qvec: np.ndarray, allowed: np.ndarray | None, depth: int,
+                dense_cache: dict[bytes | None, list[int]]) -> dict[int, float]:
+        """Dense, BM25 and sentence-match rankings of the ``allowed`` chunks (all if None), fused by weighted RRF.
+
+        The dense ranking depends only on the question's vector and ``allowed``,
+        so the searches of one question share it through ``dense_cache``.
+        """
+        s, t = self.settings, self.tuning
+        store = self._facts.store
+        lexical = store.lexical if s.lexical else None
+        rankings: list[list[int]] = []
+        weights: list[float] = []
+        if s.dense or lexical is None:
+            key = None if allowed is None else allowed.tobytes()
+            if key not in dense_cache:
+                dense_cache[key] = store.search(qvec, depth, allowed)[1].tolist()
+            rankings.append(dense_cache[key])
+            weights.append(t.dense_weight)
+        if lexical is not None:
+            rankings.append(lexical.search(text, depth, allowed)[1].tolist())
+            weights.append(t.lexical_weight)
+            if s.sentences and lexical.has_sentences:
+                candidates = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in rankings]))
+                rankings.append(lexical.sentence_match(text, candidates)[1].tolist())
+                weights.append(t.sentence_weight)
+        return rrf(rankings, weights, t.k0)
 
     def _hits(self, ids: Sequence[int], fused: dict[int, float], qvec: np.ndarray) -> list[Hit]:
         if not ids:
             return []
-        vecs = self.store.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        store = self._facts.store
+        vecs = store.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
         sims = vecs @ qvec
         out = []
         for i, sim in zip(ids, sims):
-            c, a = self.store.chunk(i), self.store.article(i)
+            c, a = store.chunk(i), store.article(i)
             out.append(Hit(c.text, c.source, c.date, c.title, float(fused.get(i, sim)), c.start, c.end,
                            a.id, a.publisher, a.url, float(sim), int(i)))
         return out

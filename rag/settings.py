@@ -34,11 +34,12 @@ class Settings(BaseSettings):
     index_kind: Literal["auto", "exact", "approximate"] = "auto"
     approximate_threshold: int = Field(50_000, ge=1, description="Chunks above which 'auto' builds HNSW.")
     # Retrieval pipeline switches (the benchmark's ablation toggles these).
-    dense: bool = True
-    lexical: bool = True
-    metadata: bool = True
-    coverage: bool = True
-    per_article: int = Field(3, ge=1, description="Most chunks one article may hold in a top k.")
+    dense: bool = Field(True, description="Rank passages by embedding similarity.")
+    lexical: bool = Field(True, description="Rank passages by BM25 over their words, headline and publisher.")
+    sentences: bool = Field(True, description="Rank passages by their sentence best matching the question's words.")
+    metadata: bool = Field(True, description="Raise articles whose publisher or date the question names.")
+    coverage: bool = Field(True, description="One search per publisher, date or clause a question names; cap per article.")
+    per_article: int = Field(5, ge=1, description="Most chunks one article may hold in a top k (with coverage).")
     # Answering.
     refuse_below: float = Field(0.40, description="Evidence score under which answer() says the articles don't cover it.")
     llm_url: str | None = None
