@@ -123,9 +123,13 @@ def add_uploads(files: Sequence[Path | str | tuple[str, bytes]], *, index: Index
     article's file: a clash gets a ``-2`` (``-3``...) suffix. Raises
     UploadRejected, with the index untouched, if any file is unusable.
 
-    >>> report = add_uploads(["/tmp/new-report.txt"], index=Index.open("vectorstore"))
+    >>> idx = Index.open("vectorstore")
+    >>> report = add_uploads([("council-vote.txt", b" date 2024-03-01 Council approves the river bridge\\n"
+    ...                       b"The city council voted 7-2 on Friday to fund the new river bridge.")], index=idx)
     >>> report.saved
-    ('new-report.txt',)
+    ('council-vote.txt',)
+    >>> idx.search("How did the council vote on the bridge?", k=1)[0].source
+    'council-vote.txt'
     """
     step = progress or (lambda fraction, message: None)
     if not files:
