@@ -110,11 +110,11 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
         if b := _BEFORE.search(prefix):
             word = b.group(1).lower()
             # "as of", "by", "until", "through" include the named period; "before" excludes it
-            until = hi if word in ("as of", "by", "until", "through", "up to") else lo - dt.timedelta(days=1)
+            until = hi if word in ("as of", "by", "until", "through", "up to") or lo == dt.date.min else lo - dt.timedelta(days=1)
             start = b.start()
         elif a := _AFTER.search(prefix):
             word = a.group(1).lower()
-            since = lo if word in ("since", "from") else hi + dt.timedelta(days=1)
+            since = lo if word in ("since", "from") or hi == dt.date.max else hi + dt.timedelta(days=1)
             start = a.start()
         elif _BETWEEN.search(prefix) or (between and re.search(r"\band\s*$", prefix)):
             if not between:

@@ -89,7 +89,9 @@ class PublisherMatcher:
             core = text[4:] if text[:4].lower() == "the " else text
             if not core[:1].isupper() and not core[:1].isdigit():
                 continue
-            out.append(Mention(m.start(), m.end(), frozenset(self._by_alias[text.casefold()])))
+            names = self._by_alias.get(text.casefold())  # None when case-insensitive matching and casefold differ (ı, İ)
+            if names:
+                out.append(Mention(m.start(), m.end(), frozenset(names)))
         return out
 
 
@@ -139,9 +141,9 @@ def _date_mentions(question: str, today: dt.date | None) -> list[tuple[int, int,
             continue
         # "the report published after December 5" is as often the one of December 5 itself:
         # an open window keeps the day it is bounded by
-        if until is None:
+        if until is None and since > dt.date.min:
             since -= day
-        elif since is None:
+        elif since is None and until < dt.date.max:
             until += day
         out.append((s, e, since, until))
     return out

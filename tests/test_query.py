@@ -122,3 +122,19 @@ def test_a_publisher_name_is_never_cut(matcher):
     assert clauses(q, keep=spans) == ["Did The Independent - Life and Style report on the tour dates",
                                       "the ticket prices"]
     assert clauses(q)[0] == "Did The Independent - Life"  # what an unprotected cut would do
+
+
+@pytest.mark.parametrize("question", ["Reports until 9999-12-31?", "Reports since 0001-01-01?",
+                                      "Reports after 9999-12-31?", "Reports before 0001-01-01?"])
+def test_dates_at_the_ends_of_the_calendar_do_not_crash(matcher, question):
+    from rag.query import analyse
+
+    assert len(analyse(question, matcher).windows) == 1
+
+
+def test_letters_whose_case_folding_differs_do_not_crash():
+    from rag.query import PublisherMatcher
+
+    m = PublisherMatcher(["Wired", "iMore"])
+    assert all(x.publishers for x in m.find("Wıred telefon incelemesi? İmore?"))  # used to raise KeyError
+    assert [sorted(x.publishers) for x in m.find("What did Wired say?")] == [["Wired"]]
