@@ -104,10 +104,6 @@ class Part:
     since: dt.date | None = None
     until: dt.date | None = None
 
-    @property
-    def is_constrained(self) -> bool:
-        return bool(self.publishers) or self.since is not None or self.until is not None
-
 
 @dataclass(frozen=True)
 class Analysis:
