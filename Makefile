@@ -5,14 +5,14 @@ STAMP   := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index serve test bench bench-multihop clean
+.PHONY: install run index serve test bench bench-multihop bench-answers train-reader clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,train]'
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
 	  { echo "installing chromium for the browser tests (apt-get)"; \
 	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
@@ -33,6 +33,13 @@ bench: install
 
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
+
+bench-answers: install
+	$(PY) bench/bench_answers.py
+
+# Refit rag/models/reader.json from MultiHop-RAG (fit/dev splits; see the script's docstring).
+train-reader: install
+	$(PY) bench/train_reader.py
 
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
-from .answering import REFUSAL, Answer, Citation, LLMConfig
+from .answers import REFUSAL, Answer, Citation, LLMConfig
 from .errors import LLMError
 from .retrieval import Hit
 

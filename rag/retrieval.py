@@ -262,6 +262,11 @@ class Index:
     def articles(self) -> list[Article]:
         return self.store.articles
 
+    @property
+    def publishers(self) -> PublisherMatcher | None:
+        """Finds this index's publishers named in a question (None when no article names one)."""
+        return self._facts.matcher
+
     def stats(self) -> dict:
         dates = [a.date for a in self.store.articles if a.date]
         return {
