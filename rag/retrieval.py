@@ -472,13 +472,13 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
     uploads = root / UPLOADS_DIR
     recorded = recorded_paths(root)
     named = [Path(p) for p in paths] if paths else []
-    if named and not any(p.exists() for p in named):
-        raise CorpusError(f"no such file or folder: {', '.join(str(p) for p in named)}; the index is unchanged")
     if not named and recorded is None:
         if (root / "CURRENT").exists():
             raise CorpusError(f"the index at {root}/ does not record the paths it was built from (its manifest "
                               f"is damaged); name them: 'rag index PATH ... --index {root} --rebuild'")
-        named = [Path(settings.corpus)]
+        named = [Path(settings.corpus)]  # a new index
+    if named and not any(p.exists() for p in named):
+        raise CorpusError(f"no such file or folder: {', '.join(str(p) for p in named)}; the index is unchanged")
     recorded = recorded or []
     targets = list(named)
     if not paths or rebuild:  # everything the index holds is read again
