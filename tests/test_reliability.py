@@ -321,10 +321,12 @@ def _ipv6_loopback() -> bool:
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
 @pytest.mark.parametrize("host", ["::1", "[::1]", "::"])
-def test_serve_on_an_ipv6_host(tmp_path, hash_embedder, host):
+def test_serve_on_an_ipv6_host(tmp_path, hash_embedder, host, monkeypatch):
     import httpx
 
     from ui.app import access, serve
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "incoming"))  # serve() would set it for good otherwise
 
     index_corpus([SEEDS], settings=Settings(index=tmp_path / "index"), embedder=hash_embedder)
     with socket.socket(socket.AF_INET6) as s:
