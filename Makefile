@@ -34,7 +34,7 @@ bench: install
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
 
-# bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 15 minutes)
+# bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
 soak: install
 	$(PY) bench/soak.py
 

@@ -1,6 +1,6 @@
 """Soak Dateline: bad input through every door, then SIGKILLs at random moments; print what held.
 
-Not part of ``make test``. ``make soak`` runs it all (about 15 minutes on 2 cores)::
+Not part of ``make test``. ``make soak`` runs it all (about 6 minutes on 2 cores)::
 
     python bench/soak.py                       # cases, then faults
     python bench/soak.py --skip-faults         # only the bad-input cases
