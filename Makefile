@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index serve test bench bench-multihop clean
+.PHONY: install run index serve test bench bench-multihop soak clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: install
 
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
+
+# bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
+soak: install
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

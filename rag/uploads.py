@@ -18,12 +18,11 @@ from pathlib import Path
 from .corpus import SUPPORTED_SUFFIXES, Article, _Log, load_file
 from .errors import RagError, UploadRejected
 from .retrieval import Index, index_corpus
+from .sources import UPLOADS_DIR
 from .store import IndexReport
 
 __all__ = ["UploadReport", "add_uploads", "check_upload", "safe_filename", "UPLOADS_DIR"]
 
-#: Folder inside the index directory that holds uploaded files; it becomes one of the index's corpus paths.
-UPLOADS_DIR = "uploads"
 _MAX_NAME = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -143,14 +142,6 @@ def _add(files: Sequence[Path | str | tuple[str, bytes]], index: Index, step: Pr
     root = index.store.root
     settings = index.settings.model_copy(update={"index": root})
     folder = root / UPLOADS_DIR
-    recorded = [str(p) for p in index.store.manifest.get("corpus_paths", [])]
-    gone = [p for p in recorded if not Path(p).exists()]
-    if not recorded or gone:
-        # re-indexing without them would drop their articles from the index
-        raise UploadRejected(
-            f"the index at {root}/ was built from {', '.join(gone) or 'paths it does not record'}, which "
-            f"can no longer be read; rebuild it with 'rag index PATH --index {root}' before adding articles"
-        )
 
     step(0.05, "checking the files")
     named = [_read(f) for f in files]
@@ -179,8 +170,8 @@ def _add(files: Sequence[Path | str | tuple[str, bytes]], index: Index, step: Pr
                 f.write(data)
             written.append(path)
         step(0.3, "indexing")
-        paths = list(dict.fromkeys([*recorded, str(folder.resolve())]))
-        report = index_corpus(paths, settings=settings, embedder=index.embedder)
+        # only the uploads folder is read: every other article of the index stays as it is
+        report = index_corpus([folder], settings=settings, embedder=index.embedder)
     except (RagError, OSError) as e:
         for p in written:
             p.unlink(missing_ok=True)

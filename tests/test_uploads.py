@@ -149,13 +149,13 @@ def test_a_failed_indexing_run_removes_the_saved_files(index):
     assert _state(index) == before
 
 
-def test_an_index_whose_corpus_is_gone_refuses_uploads_instead_of_dropping_articles(index):
+def test_an_index_whose_corpus_is_gone_takes_uploads_and_keeps_every_article(index):
     corpus = index.store.manifest["corpus_paths"][0]
     shutil.rmtree(corpus)
-    before = _state(index)
-    with pytest.raises(UploadRejected, match="can no longer be read"):
-        add_uploads([("verdict.txt", NEW_TXT.encode())], index=index)
-    assert _state(index) == before
+    before = {a.source for a in index.articles}
+    report = add_uploads([("verdict.txt", NEW_TXT.encode())], index=index)
+    assert (report.index.added, report.index.removed, report.index.kept) == (1, 0, len(before))
+    assert {a.source for a in index.articles} == before | {"verdict.txt"}
 
 
 def test_check_upload_returns_the_articles(index):

@@ -469,7 +469,7 @@ def access(settings: Settings) -> tuple[tuple[str, str] | None, str | None]:
         if not (sep and user and password):
             raise RagError("auth must be written user:password, e.g. --auth editor:correct-horse")
         return (user, password), None
-    if settings.host in _LOCAL_HOSTS:
+    if settings.host.strip("[]") in _LOCAL_HOSTS:
         return None, None
     return None, (f"serving on {settings.host} without --auth: anyone who can reach this machine can use the chat "
                   f"and add articles. Add --auth user:password (or set DATELINE_AUTH).")
@@ -481,8 +481,9 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> str:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     demo.queue(default_concurrency_limit=2, max_size=64)
-    _, url, _ = demo.launch(
-        server_name=settings.host, server_port=settings.port, share=False, auth=auth, show_error=False,
+    host = settings.host.strip("[]")
+    _, url, _ = demo.launch(  # Gradio builds its URLs from server_name: an IPv6 address needs its brackets
+        server_name=f"[{host}]" if ":" in host else host, server_port=settings.port, share=False, auth=auth, show_error=False,
         max_file_size=settings.max_upload_bytes, enable_monitoring=False, prevent_thread_lock=True,
         theme=THEME, css=CSS, head=HEAD, quiet=True,
     )
