@@ -35,7 +35,7 @@ def _err(msg: str) -> None:
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl collections.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl/.csv collections, .html pages, RSS/Atom feeds, WARC/ARC archives.")] = None,
     index_dir: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index and embed everything.")] = False,
     as_json: JsonOpt = False,
@@ -58,7 +58,8 @@ def index(
     typer.echo(
         f"indexed {report.articles} articles ({report.chunks} chunks) into {report.index}/: "
         f"{report.added} added, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged; "
-        f"{report.embedded_chunks} chunks embedded; {len(report.skipped)} skipped, {len(report.warnings)} warnings "
+        f"{report.embedded_chunks} chunks embedded; {report.undated} undated; "
+        f"{len(report.skipped)} skipped, {len(report.warnings)} warnings "
         f"[{report.kind}, {report.seconds:.1f}s]"
     )
 
