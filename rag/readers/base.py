@@ -141,9 +141,6 @@ class Log:
     def warn(self, where: str, why: str) -> None:
         self.warnings.append(f"{where}: {why}")
 
-    def has_skipped(self, where: str) -> bool:
-        return any(w == where for w, _ in self.skipped)
-
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import (
-    MAX_RECORD_BYTES, UNDATED, Advance, Article, Log, article_id, bounded_lines, open_regular, parse_date, read_whole,
+    MAX_FILE_BYTES, MAX_RECORD_BYTES, UNDATED, Advance, Article, Log, article_id, bounded_lines, open_regular, parse_date,
 )
-from .text import decode_utf8
+from .text import read_utf8
 
 __all__ = ["read_json", "read_jsonl", "read_csv", "record_article"]
 
@@ -60,27 +60,29 @@ def record_article(collection: str, pos: int, rec: object, log: Log, *, where: s
     )
 
 
-_TOO_DEEP = "JSON nested too deeply to read (thousands of levels of [ or {)"
+_UNREADABLE = object()
+
+
+def _parse(text: str, where: str, log: Log, *, whole: bool) -> object:
+    """The JSON value in ``text``, or _UNREADABLE with a warning (malformed, or nested past Python's limit)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        log.skip(where, f"malformed JSON at line {e.lineno}: {e.msg}" if whole else f"malformed JSON ({e.msg})")
+    except RecursionError:
+        log.skip(where, "JSON nested too deeply to read (thousands of levels of [ or {)")
+    return _UNREADABLE
 
 
 def read_json(path: Path, source: str, log: Log, advance: Advance) -> Iterator[Article]:
-    raw = read_whole(path, source, log, hint="save it as JSON Lines (.jsonl, one article per line), "
-                                              "which is read line by line")
-    if raw is None:
-        return
-    advance(len(raw))
-    text = decode_utf8(raw, source, log)
+    text = read_utf8(path, source, log, advance, limit=MAX_FILE_BYTES,
+                     hint="save it as JSON Lines (.jsonl, one article per line), which is read line by line")
     if text is None:
         return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        log.skip(source, f"malformed JSON at line {e.lineno}: {e.msg}")
+    data = _parse(text, source, log, whole=True)
+    del text
+    if data is _UNREADABLE:
         return
-    except RecursionError:
-        log.skip(source, _TOO_DEEP)
-        return
-    del raw, text
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else [data]
@@ -118,13 +120,8 @@ def read_jsonl(path: Path, source: str, log: Log, advance: Advance) -> Iterator[
             except UnicodeDecodeError as e:
                 log.skip(where, f"not UTF-8 text (undecodable byte at position {e.start}); save it as UTF-8")
                 continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as e:
-                log.skip(where, f"malformed JSON ({e.msg})")
-                continue
-            except RecursionError:
-                log.skip(where, _TOO_DEEP)
+            rec = _parse(text, where, log, whole=False)
+            if rec is _UNREADABLE:
                 continue
             a = record_article(source, n, rec, log)
             if a:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .base import MAX_ARTICLE_BYTES, UNDATED, Advance, Article, Log, article_id, parse_date, read_whole
 
-__all__ = ["read_txt", "decode_utf8"]
+__all__ = ["read_txt", "read_utf8", "decode_utf8"]
 
 # " date 2021-12-02 Alec Baldwin Says ..." -- the seeds' first line.
 _DATE_LINE = re.compile(r"^\s*date\s+(\S+)\s*(.*)$", re.IGNORECASE)
@@ -27,13 +27,18 @@ def decode_utf8(raw: bytes, source: str, log: Log) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_txt(path: Path, source: str, log: Log, advance: Advance) -> Iterator[Article]:
-    raw = read_whole(path, source, log, limit=MAX_ARTICLE_BYTES,
-                     hint="one article is far smaller: split it, or save a collection as .jsonl")
+def read_utf8(path: Path, source: str, log: Log, advance: Advance, *, limit: int, hint: str) -> str | None:
+    """A UTF-8 text file read whole, or None (with a warning) when it is too large, empty, binary or not UTF-8."""
+    raw = read_whole(path, source, log, limit=limit, hint=hint)
     if raw is None:
-        return
+        return None
     advance(len(raw))
-    text = decode_utf8(raw, source, log)
+    return decode_utf8(raw, source, log)
+
+
+def read_txt(path: Path, source: str, log: Log, advance: Advance) -> Iterator[Article]:
+    text = read_utf8(path, source, log, advance, limit=MAX_ARTICLE_BYTES,
+                     hint="one article is far smaller: split it, or save a collection as .jsonl")
     if text is None:
         return
     first, _, rest = text.partition("\n")
