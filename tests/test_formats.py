@@ -91,6 +91,13 @@ def test_a_page_with_no_article_is_skipped_with_its_reason(tmp_path, name, data,
     assert reason in dict(c.skipped)[name]
 
 
+def test_a_page_that_looks_like_a_url_is_never_fetched():
+    from rag.readers.pages import page_date
+
+    # htmldate downloads a str that looks like a URL (and raises when it cannot): the reader must never let it
+    assert page_date("http://127.0.0.1:9/never-fetch-this", None).date is None
+
+
 def test_pages_in_other_encodings_are_decoded(tmp_path):
     text = page("Кабмин утвердил бюджет", published="2021-03-04", body="Правительство утвердило бюджет на год. " * 8)
     (tmp_path / "ru.html").write_bytes(text.replace("<head>", '<head><meta charset="windows-1251">').encode("cp1251"))

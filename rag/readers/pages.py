@@ -68,9 +68,10 @@ def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) ->
     from htmldate import find_date
 
     limit = {"max_date": max_date.isoformat()} if max_date else {}
+    page = html.encode("utf-8")  # bytes: htmldate would download a str that looks like a URL
 
     def find(extensive: bool, original: bool) -> dt.date | None:
-        return _day(find_date(html, extensive_search=extensive, original_date=original, url=url,
+        return _day(find_date(page, extensive_search=extensive, original_date=original, url=url,
                               deferred_url_extractor=True, **limit))
 
     published, updated = find(False, True), find(False, False)
