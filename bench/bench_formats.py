@@ -45,6 +45,14 @@ SEEDS = ROOT / "seeds"
 MB = 2**20
 
 
+def own_rss() -> float:
+    """This process's resident size now, MiB. A child's ru_maxrss starts from it (fork copies it), so a
+    child's figure is its own only when above this."""
+    import re
+
+    return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
 def peak_rss(args: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
     """Run ``args`` as a child and reap it with wait4, so its own peak RSS is known exactly."""
     t0 = time.perf_counter()
@@ -182,7 +190,8 @@ def _big_files(folder: Path, size: int) -> list[Path]:
 
 
 def rss(size: int) -> None:
-    print(f"\npeak RSS of `rag index seeds/ FILE` (real model) on {size // MB} MB files:")
+    print(f"\npeak RSS of `rag index seeds/ FILE` (real model) on {size // MB} MB files "
+          f"(this process: {own_rss():.0f} MiB, a floor under each child's figure):")
     with tempfile.TemporaryDirectory(prefix="dateline-bench-rss-") as tmp:
         tmp = Path(tmp)
         base, seconds, mib = peak_rss([sys.executable, "-m", "rag", "index", str(SEEDS), "--index", str(tmp / "i0")])
