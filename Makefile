@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index serve test bench bench-multihop soak clean
+.PHONY: install run index serve test bench bench-multihop bench-formats soak clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ bench: install
 
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
+
+bench-formats: install
+	$(PY) bench/bench_formats.py --rss
 
 # bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
 soak: install

@@ -8,7 +8,7 @@ from .errors import (
     CorpusError, IndexCorrupt, IndexNotFound, InvalidQuery, LLMError, ModelMismatch, RagError, UploadRejected,
 )
 # corpus → chunks → embeddings → index → retrieval
-from .corpus import Article, Corpus, load_corpus
+from .corpus import DATE_SOURCES, Article, Corpus, load_corpus
 from .chunking import Chunk, ChunkingConfig, chunk_article
 from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder
 from .store import IndexReport, Store
@@ -22,7 +22,7 @@ __all__ = [
     "Settings", "DEFAULT_MODEL",
     "RagError", "CorpusError", "IndexNotFound", "IndexCorrupt", "ModelMismatch", "InvalidQuery",
     "UploadRejected", "LLMError",
-    "Article", "Corpus", "load_corpus",
+    "Article", "Corpus", "load_corpus", "DATE_SOURCES",
     "Chunk", "ChunkingConfig", "chunk_article",
     "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder",
     "IndexReport", "Store",

@@ -66,7 +66,7 @@ def _json(value: object) -> None:
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl collections.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl/.csv collections, .html pages, RSS/Atom feeds, WARC/ARC archives.")] = None,
     index_dir: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Also remove articles no longer under PATH, and those from paths not named (uploads stay).")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again: the recorded paths, PATH and the uploads.")] = False,
@@ -95,8 +95,8 @@ def index(
     _out(
         f"indexed {report.articles} articles ({report.chunks} chunks) into {report.index}/: "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.kept} kept, "
-        f"{report.removed} removed; {report.embedded_chunks} chunks embedded; {len(report.skipped)} skipped, "
-        f"{len(report.warnings)} warnings [{report.kind}, {report.seconds:.1f}s]"
+        f"{report.removed} removed; {report.embedded_chunks} chunks embedded; {report.undated} undated; "
+        f"{len(report.skipped)} skipped, {len(report.warnings)} warnings [{report.kind}, {report.seconds:.1f}s]"
     )
     for r in report.reasons:
         _out(f"  {r}")

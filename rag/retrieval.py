@@ -57,12 +57,15 @@ class Hit:
     url: str | None = None
     similarity: float = 0.0
     chunk: int = -1
+    date_source: str = ""  # where the date came from (rag.corpus.DATE_SOURCES); "" for an older index
+    date_confidence: str = ""  # high, medium or none
 
     def to_dict(self) -> dict:
         return {
             "source": self.source, "date": self.date.isoformat() if self.date else None, "title": self.title,
             "score": round(self.score, 6), "similarity": round(self.similarity, 6), "start": self.start,
             "end": self.end, "text": self.text, "publisher": self.publisher, "url": self.url,
+            "date_source": self.date_source, "date_confidence": self.date_confidence,
         }
 
 
@@ -447,7 +450,7 @@ class Index:
         for i, sim in zip(ids, sims):
             c, a = store.chunk(i), store.article(i)
             out.append(Hit(c.text, c.source, c.date, c.title, float(fused.get(i, sim)), c.start, c.end,
-                           a.id, a.publisher, a.url, float(sim), int(i)))
+                           a.id, a.publisher, a.url, float(sim), int(i), a.date_source, a.date_confidence))
         return out
 
 
@@ -500,7 +503,7 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
         if not p.exists():
             continue
         try:
-            got = load_corpus([p])
+            got = load_corpus([p], progress=progress)
         except CorpusError as e:  # it vanished meanwhile
             warnings.append(str(e))
             continue

@@ -7,7 +7,7 @@ Layout of an index directory::
                          `rag index --rebuild` finds them even when the manifest is damaged
     gen-<stamp>/         one complete, immutable generation
         manifest.json    format, model, dimension, chunking, per-article hashes, file checksums
-        articles.jsonl   every article: id, source, title, date, publisher, url, text
+        articles.jsonl   every article: id, source, title, date (and where it came from), publisher, url, text
         chunks.npy       int64 rows (article row, start, end, position), one per vector
         index.faiss      the vectors (exact inner product, or HNSW above a size threshold)
         bm25/            the lexical index over the same chunks
@@ -72,6 +72,7 @@ class IndexReport:
     seconds: float = 0.0
     kept: int = 0  # articles not read this time (other paths, uploads, files gone) that stay in the index
     reasons: tuple[str, ...] = ()  # why articles were kept or removed, one line per group
+    undated: int = 0  # articles in the index without a trustworthy publication date
 
     def to_dict(self) -> dict:
         return {
@@ -80,18 +81,25 @@ class IndexReport:
             "removed": self.removed, "unchanged": self.unchanged, "kept": self.kept, "reasons": list(self.reasons),
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "warnings": list(self.warnings), "kind": self.kind, "seconds": round(self.seconds, 3),
+            "undated": self.undated,
         }
 
 
 def _article_to_json(a: Article) -> str:
     d = {"id": a.id, "source": a.source, "title": a.title, "date": a.date.isoformat() if a.date else None,
-         "publisher": a.publisher, "url": a.url, "author": a.author, "text": a.text}
+         "publisher": a.publisher, "url": a.url, "author": a.author, "date_source": a.date_source,
+         "date_confidence": a.date_confidence, "updated": a.updated.isoformat() if a.updated else None,
+         "excerpt": a.excerpt, "text": a.text}
     return json.dumps(d, ensure_ascii=False)
 
 
 def _article_from_json(d: dict) -> Article:
+    """An article as stored; an index written before date_source, updated and excerpt existed lacks them."""
     return Article(d["id"], d["source"], d["title"], dt.date.fromisoformat(d["date"]) if d["date"] else None,
-                   d["text"], publisher=d.get("publisher"), url=d.get("url"), author=d.get("author"))
+                   d["text"], publisher=d.get("publisher"), url=d.get("url"), author=d.get("author"),
+                   date_source=d.get("date_source") or "", date_confidence=d.get("date_confidence") or "",
+                   updated=dt.date.fromisoformat(d["updated"]) if d.get("updated") else None,
+                   excerpt=bool(d.get("excerpt")))
 
 
 def _sha256(path: Path) -> str:
@@ -548,6 +556,7 @@ def build_index(
         added=len(added), updated=len(updated), removed=merge.removed, unchanged=len(unchanged),
         skipped=corpus.skipped, warnings=tuple(warnings), kind=kind_now, seconds=time.perf_counter() - t0,
         kept=len(kept), reasons=merge.reasons,
+        undated=sum(a.date is None for a in articles),
     )
 
 
