@@ -13,7 +13,7 @@ import numpy as np
 
 from .chunking import ChunkingConfig
 from .corpus import Article, load_corpus
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, embedder_for
 from .errors import IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
@@ -238,8 +238,9 @@ class Index:
         """Open the index at ``path`` (default: ``settings.index``), loading the model it was built with."""
         settings = settings or Settings()
         root = Path(path) if path is not None else settings.index
-        embedder = embedder or load_embedder(settings.model)
-        store = Store.open(root, model=embedder.name, dimension=embedder.dimension)
+        embedder = embedder or embedder_for(settings)
+        store = Store.open(root, model=embedder.name, dimension=embedder.dimension,
+                           encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
     def refresh(self) -> bool:
@@ -249,7 +250,8 @@ class Index:
             return False
         with self._lock:
             if gen != self.store.generation:
-                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension)
+                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension,
+                                   encoder=getattr(self.embedder, "encoder", None))
                 self._facts = _Facts(store)
         return True
 
@@ -399,7 +401,7 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
     if not paths:
         paths = _recorded_paths(settings.index) or [settings.corpus]
     corpus = load_corpus(paths)
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or embedder_for(settings)
     return build_index(
         corpus, settings.index, embedder,
         ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),

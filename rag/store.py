@@ -4,7 +4,7 @@ Layout of an index directory::
 
     CURRENT              name of the live generation, swapped with os.replace
     gen-<stamp>/         one complete, immutable generation
-        manifest.json    format, model, dimension, chunking, per-article hashes, file checksums
+        manifest.json    format, model, encoder, dimension, chunking, per-article hashes, file checksums
         articles.jsonl   every article: id, source, title, date, publisher, url, text
         chunks.npy       int64 rows (article row, start, end, position), one per vector
         index.faiss      the vectors (exact inner product, or HNSW above a size threshold)
@@ -32,7 +32,7 @@ import numpy as np
 
 from .chunking import Chunk, ChunkingConfig, chunk_articles
 from .corpus import Article, Corpus
-from .embedding import Embedder
+from .embedding import Embedder, interchangeable
 from .errors import IndexCorrupt, IndexNotFound, ModelMismatch, RagError
 
 __all__ = ["Store", "IndexReport", "build_index", "FORMAT_VERSION", "HNSW_M", "HNSW_EF_SEARCH"]
@@ -147,8 +147,10 @@ class Store:
         return int(self.rows.shape[0])
 
     @classmethod
-    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None) -> Store:
-        """Load the index at ``root``; refuse one built with a model other than ``model``."""
+    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None,
+             encoder: str | None = None) -> Store:
+        """Load the index at ``root``; refuse one built with a model other than ``model``, or by an
+        encoder whose vectors differ from ``encoder``'s."""
         root = Path(root)
         gen = current_generation(root)
         if gen is None:
@@ -165,7 +167,7 @@ class Store:
                 f"index at {root}/ has format {manifest.get('format_version')}, this Dateline reads "
                 f"{FORMAT_VERSION}; rebuild it with 'rag index --rebuild'"
             )
-        check_model(manifest, root, model, dimension)
+        check_model(manifest, root, model, dimension, encoder)
         for name, meta in manifest["files"].items():
             p = gen / name
             if not p.exists():
@@ -251,8 +253,14 @@ class Store:
         return scores[0][keep], ids[0][keep].astype(np.int64)
 
 
-def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None) -> None:
-    """Refuse an index whose vectors come from another model or have another size."""
+def built_with(manifest: dict) -> str:
+    """The encoder that made an index's vectors; indexes from before it was recorded were made by torch."""
+    return manifest.get("encoder") or "torch"
+
+
+def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None,
+                encoder: str | None = None) -> None:
+    """Refuse an index whose vectors come from another model, another encoder's numbers, or have another size."""
     if model is not None and manifest["model"] != model:
         raise ModelMismatch(
             f"index at {root}/ was built with model '{manifest['model']}' but '{model}' is configured; "
@@ -262,6 +270,11 @@ def check_model(manifest: dict, root: Path, model: str | None, dimension: int | 
         raise ModelMismatch(
             f"index at {root}/ holds {manifest['dimension']}-dimensional vectors but model '{model}' makes "
             f"{dimension}-dimensional ones; rebuild with 'rag index --rebuild'"
+        )
+    if encoder is not None and not interchangeable(built_with(manifest), encoder):
+        raise ModelMismatch(
+            f"index at {root}/ was built with the {built_with(manifest)} encoder but {encoder} is configured, and "
+            f"their vectors differ; set DATELINE_ENCODER={built_with(manifest)}, or rebuild with 'rag index --rebuild'"
         )
 
 
@@ -348,7 +361,7 @@ def build_index(
         old: Store | None = None
         if not rebuild and current_generation(root) is not None:
             old = Store.open(root)
-            check_model(old.manifest, root, embedder.name, embedder.dimension)
+            check_model(old.manifest, root, embedder.name, embedder.dimension, getattr(embedder, "encoder", None))
             if old.manifest["chunking"] != chunking.to_dict() or old.manifest.get("embed_format") != _EMBED_FORMAT:
                 old = None  # chunks would differ: embed everything again
         old_rows: dict[str, list[int]] = {}
@@ -396,6 +409,7 @@ def build_index(
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": embedder.name,
+            "encoder": getattr(embedder, "encoder", None),
             "dimension": embedder.dimension,
             "chunking": chunking.to_dict(),
             "embed_format": _EMBED_FORMAT,
