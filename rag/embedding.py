@@ -21,7 +21,7 @@ from .settings import DEFAULT_ENCODER, DEFAULT_MODEL, Settings
 
 __all__ = [
     "Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "load_embedder", "embedder_for", "bundled_model_path",
-    "interchangeable",
+    "interchangeable", "resolve_encoder",
 ]
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
@@ -152,15 +152,35 @@ def interchangeable(a: str, b: str) -> bool:
     return a == b or any(a in group and b in group for group in _SAME_VECTORS)
 
 
+def resolve_encoder(setting: str, built_with: str | None = None) -> str:
+    """The encoder to load: ``setting``, unless it is "auto".
+
+    "auto" reads an index with the encoder that built it, so indexes built before
+    the default changed keep working; a torch-built one is read by onnx-fp32,
+    which makes the same vectors without loading torch. A new index (``built_with``
+    None) gets ``DEFAULT_ENCODER``.
+
+    >>> resolve_encoder("auto", "torch"), resolve_encoder("auto", "onnx-int8"), resolve_encoder("torch", "onnx-int8")
+    ('onnx-fp32', 'onnx-int8', 'torch')
+    """
+    if setting != "auto":
+        return setting
+    if built_with is None:
+        return DEFAULT_ENCODER
+    return "onnx-fp32" if built_with == "torch" else built_with
+
+
 @functools.lru_cache(maxsize=4)
 def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cache_dir: Path | None = None) -> Embedder:
     """The model for ``name`` on ``encoder``, loaded once per process and shared by every caller.
 
     ``encoder`` "onnx-int8" or "onnx-fp32" runs the model on ONNX Runtime
-    (exported into ``cache_dir`` on first use); "torch" on sentence-transformers.
+    (exported into ``cache_dir`` on first use); "torch" on sentence-transformers;
+    "auto" is ``DEFAULT_ENCODER`` (``embedder_for`` picks by the index instead).
     """
     if name.startswith("hash-embedder"):
         return HashEmbedder(name=name)
+    encoder = resolve_encoder(encoder)
     if encoder == "torch":
         return SentenceTransformerEmbedder(name)
     from .onnx_encoder import ONNX_ENCODERS, OnnxEmbedder, default_cache_dir, ensure_exported
@@ -175,6 +195,10 @@ def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cac
     return OnnxEmbedder(model_dir, onnx_file, name=DEFAULT_MODEL if name in _DEFAULT_ALIASES else name, encoder=encoder)
 
 
-def embedder_for(settings: Settings) -> Embedder:
-    """The embedder ``settings`` ask for (model, encoder, cache directory), shared per process."""
-    return load_embedder(settings.model, settings.encoder, settings.cache_dir)
+def embedder_for(settings: Settings, *, built_with: str | None = None) -> Embedder:
+    """The embedder ``settings`` ask for (model, encoder, cache directory), shared per process.
+
+    ``built_with`` is the encoder recorded by the index it will search or add to
+    (``rag.store.recorded_encoder``): with ``encoder="auto"`` it decides.
+    """
+    return load_embedder(settings.model, resolve_encoder(settings.encoder, built_with), settings.cache_dir)

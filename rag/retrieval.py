@@ -17,7 +17,7 @@ from .embedding import Embedder, embedder_for
 from .errors import IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
-from .store import IndexReport, Store, build_index, current_generation
+from .store import IndexReport, Store, build_index, current_generation, recorded_encoder
 
 __all__ = ["Hit", "Index", "retrieve", "index_corpus", "parse_day", "MAX_QUERY_CHARS"]
 
@@ -238,7 +238,7 @@ class Index:
         """Open the index at ``path`` (default: ``settings.index``), loading the model it was built with."""
         settings = settings or Settings()
         root = Path(path) if path is not None else settings.index
-        embedder = embedder or embedder_for(settings)
+        embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
         store = Store.open(root, model=embedder.name, dimension=embedder.dimension,
                            encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
@@ -401,7 +401,7 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
     if not paths:
         paths = _recorded_paths(settings.index) or [settings.corpus]
     corpus = load_corpus(paths)
-    embedder = embedder or embedder_for(settings)
+    embedder = embedder or embedder_for(settings, built_with=None if rebuild else recorded_encoder(settings.index))
     return build_index(
         corpus, settings.index, embedder,
         ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),

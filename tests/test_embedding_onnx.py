@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_encode_is_thread_safe(onnx_fp32):
 
 
 def test_settings_choose_the_encoder(monkeypatch):
-    assert Settings().encoder == DEFAULT_ENCODER
+    assert Settings().encoder == "auto" and DEFAULT_ENCODER == "onnx-fp32"
     monkeypatch.setenv("DATELINE_ENCODER", "torch")
     assert Settings().encoder == "torch"
     assert Settings(encoder="onnx-int8").encoder == "onnx-int8"  # an argument beats the environment
@@ -140,17 +141,47 @@ def test_manifest_records_the_encoder_and_mismatches_are_refused(tmp_path, torch
     assert Store.open(int8_root).manifest["encoder"] == "onnx-fp32"
 
 
-def test_index_from_before_the_encoder_was_recorded_still_opens(tmp_path, onnx_fp32, onnx_int8):
-    """Older indexes have no "encoder" in their manifest; torch built them."""
-    index_corpus([SEEDS], settings=Settings(index=tmp_path), embedder=onnx_fp32)
-    gen = tmp_path / (tmp_path / "CURRENT").read_text().strip()
+def _forget_encoder(root: Path) -> None:
+    """Make the index at ``root`` look like one from before the encoder was recorded (torch built those)."""
+    gen = root / (root / "CURRENT").read_text().strip()
     manifest = json.loads((gen / "manifest.json").read_text())
     del manifest["encoder"]
     (gen / "manifest.json").write_text(json.dumps(manifest))
-    hits = Index.open(tmp_path, settings=Settings(index=tmp_path)).search("Who handed Alec Baldwin the gun?")
-    assert hits[0].source == GUN
-    with pytest.raises(ModelMismatch, match="built with the torch encoder but onnx-int8"):
-        Index.open(tmp_path, embedder=onnx_int8)
+
+
+def test_auto_reads_each_index_with_its_own_encoder(tmp_path, torch_embedder, onnx_int8):
+    old, new, int8, more = tmp_path / "old", tmp_path / "new", tmp_path / "int8", tmp_path / "more"
+    index_corpus([SEEDS], settings=Settings(index=old), embedder=torch_embedder)
+    _forget_encoder(old)
+    auto = Settings(index=old)
+    assert auto.encoder == "auto"
+    # an index from before the encoder was recorded opens, read by ONNX fp32 (torch's vectors, without torch)
+    idx = Index.open(old, settings=auto)
+    assert idx.embedder.encoder == "onnx-fp32"
+    assert idx.search("Who handed Alec Baldwin the gun?")[0].source == GUN
+    # adding to it keeps vectors it can compare
+    more.mkdir()
+    (more / "extra.txt").write_text(" date 2022-01-05 Rust set inquiry\n\nInvestigators met again about the Rust film.")
+    assert index_corpus([SEEDS, more], settings=auto).embedded_chunks == 1
+    assert Store.open(old).manifest["encoder"] == "onnx-fp32"
+    # an index built with int8 is read, and added to, with int8; a rebuild moves it to the default
+    index_corpus([SEEDS], settings=Settings(index=int8), embedder=onnx_int8)
+    assert Index.open(int8, settings=Settings(index=int8)).embedder.encoder == "onnx-int8"
+    assert index_corpus([SEEDS, more], settings=Settings(index=int8)).embedded_chunks == 1
+    assert Store.open(int8).manifest["encoder"] == "onnx-int8"
+    index_corpus([SEEDS], settings=Settings(index=int8), rebuild=True)
+    assert Store.open(int8).manifest["encoder"] == DEFAULT_ENCODER
+    # a new index gets the default
+    index_corpus([SEEDS], settings=Settings(index=new))
+    assert Store.open(new).manifest["encoder"] == DEFAULT_ENCODER
+
+
+def test_index_from_before_the_encoder_was_recorded_is_refused_by_int8(tmp_path, onnx_fp32):
+    index_corpus([SEEDS], settings=Settings(index=tmp_path), embedder=onnx_fp32)
+    _forget_encoder(tmp_path)
+    with pytest.raises(ModelMismatch, match="built with the torch encoder but onnx-int8 is configured.*"
+                                            "DATELINE_ENCODER=torch"):
+        Index.open(tmp_path, settings=Settings(index=tmp_path, encoder="onnx-int8"))
 
 
 # -- export: lazily, once, atomically ------------------------------------------------------------
@@ -173,10 +204,10 @@ def test_export_killed_midway_leaves_no_model_and_two_processes_then_export_once
     child = subprocess.run([sys.executable, "-c", killed], cwd=ROOT, env=env, capture_output=True, timeout=300,
                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
     assert child.returncode == -signal.SIGXFSZ, child.stderr
-    assert [p.stat().st_size for p in out.glob(".*.tmp-*")] == [limit]
+    assert [p.stat().st_size for p in out.glob(".tmp-*/*")] == [limit]
     assert not any((out / f).exists() for f in ONNX_ENCODERS.values())
     # 2. two processes asking at once: one exports, the other waits for it; both get the same vectors
-    code = ("import json; from rag import Settings, embedder_for; e = embedder_for(Settings()); "
+    code = ("import json; from rag import Settings, embedder_for; e = embedder_for(Settings(encoder='onnx-fp32')); "
             "print(json.dumps(e.encode(['Who handed Alec Baldwin the gun?'])[0].tolist()))")
     procs = [_python(code, env) for _ in range(2)]
     vectors = []
@@ -187,7 +218,8 @@ def test_export_killed_midway_leaves_no_model_and_two_processes_then_export_once
     expected = onnx_fp32.encode(["Who handed Alec Baldwin the gun?"])[0]
     for v in vectors:
         np.testing.assert_allclose(v, expected, atol=1e-5)
-    assert sorted(p.name for p in out.iterdir()) == [".lock", *sorted(ONNX_ENCODERS.values())]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "model-fp32.onnx", "model-fp32.onnx.data",
+                                                      "model-int8.onnx"]
 
 
 def test_a_damaged_export_is_reported_with_what_to_do(tmp_path):
@@ -195,8 +227,16 @@ def test_a_damaged_export_is_reported_with_what_to_do(tmp_path):
 
     bad = tmp_path / "model-fp32.onnx"
     bad.write_bytes(b"not an onnx file")
-    with pytest.raises(RagError, match=f"cannot load the ONNX model {bad}.*Delete it"):
+    with pytest.raises(RagError, match=f"cannot load the ONNX model {bad}.*Delete {tmp_path}/ to export it again"):
         OnnxEmbedder(bundled_model_path(), bad, name="m", encoder="onnx-fp32")
+
+
+def test_an_unwritable_cache_is_reported_with_what_to_do(tmp_path):
+    from rag import RagError
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(RagError, match="cannot write the ONNX export into .*DATELINE_CACHE_DIR"):
+        load_embedder(encoder="onnx-fp32", cache_dir=tmp_path / "a-file" / "cache")
 
 
 # -- the way to an answer never imports torch ------------------------------------------------------
@@ -244,3 +284,4 @@ def test_torch_encoder_is_still_there_when_asked_for():
         f"from rag import Settings, embedder_for\ne = embedder_for(Settings())\nprint(e.encoder)",
         env={"DATELINE_ENCODER": "torch"})
     assert printed.strip() == "torch" and "sentence_transformers" in heavy
+
