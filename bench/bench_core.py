@@ -378,19 +378,29 @@ class ColdStartResult:
 BARE = "import sentence_transformers"
 
 
+# Runs a command as its child and reports its wall time and peak RSS. The extra process matters: a child
+# forked straight from this one inherits this process's peak RSS (a gigabyte, with torch loaded) as its own
+# ru_maxrss, across exec; forked from this small Python, it starts from a few megabytes.
+_MEASURE = """
+import json, os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([time.perf_counter() - t0, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)]))
+"""
+
+
 def _run(cmd: Sequence[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of ``cmd`` as a new process, from start to exit."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    with tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4: the peak RSS of this child alone
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed: {err.read().decode(errors='replace').strip()}")
-    return seconds, usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, env=env, cwd=ROOT)
+    seconds, peak_mb, code = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else (0, 0, -1)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return seconds, peak_mb
 
 
 def bench_cold_start(index_dir: Path, runs: int) -> ColdStartResult:
