@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	@# export the model to ONNX now (about 10 s), so that the first question does not wait for it
+	$(PY) -c "from rag import Settings, embedder_for; embedder_for(Settings())"
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
 	  { echo "installing chromium for the browser tests (apt-get)"; \
 	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \

@@ -10,7 +10,7 @@ from .errors import (
 # corpus → chunks → embeddings → index → retrieval
 from .corpus import DATE_SOURCES, Article, Corpus, load_corpus
 from .chunking import Chunk, ChunkingConfig, chunk_article
-from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder
+from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, embedder_for, load_embedder
 from .store import IndexReport, Store
 from .retrieval import Hit, Index, index_corpus, retrieve
 from .uploads import UploadReport, add_uploads, check_upload, safe_filename
@@ -24,7 +24,7 @@ __all__ = [
     "UploadRejected", "LLMError",
     "Article", "Corpus", "load_corpus", "DATE_SOURCES",
     "Chunk", "ChunkingConfig", "chunk_article",
-    "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder",
+    "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "embedder_for",
     "IndexReport", "Store",
     "Hit", "Index", "index_corpus", "retrieve",
     "UploadReport", "add_uploads", "check_upload", "safe_filename",

@@ -17,12 +17,12 @@ import numpy as np
 
 from .chunking import ChunkingConfig
 from .corpus import Article, Corpus, load_corpus
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, embedder_for
 from .errors import CorpusError, IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
 from .sources import UPLOADS, UPLOADS_DIR
-from .store import UNDATED, IndexReport, Store, build_index, current_generation, recorded_paths
+from .store import UNDATED, IndexReport, Store, build_index, current_generation, recorded_encoder, recorded_paths
 
 __all__ = ["Hit", "Index", "retrieve", "index_corpus", "remove_articles", "parse_day", "check_query",
            "MAX_QUERY_CHARS", "MAX_K"]
@@ -293,8 +293,9 @@ class Index:
         """Open the index at ``path`` (default: ``settings.index``), loading the model it was built with."""
         settings = settings or Settings()
         root = Path(path) if path is not None else settings.index
-        embedder = embedder or load_embedder(settings.model)
-        store = Store.open(root, model=embedder.name, dimension=embedder.dimension)
+        embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
+        store = Store.open(root, model=embedder.name, dimension=embedder.dimension,
+                           encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
     def refresh(self) -> bool:
@@ -304,7 +305,8 @@ class Index:
             return False
         with self._lock:
             if gen != self.store.generation:
-                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension)
+                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension,
+                                   encoder=getattr(self.embedder, "encoder", None))
                 self._facts = _Facts(store)
         return True
 
@@ -519,7 +521,7 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
             articles[a.source] = a
             origins[a.source] = origin(p)
     own = [origin(p) for p in named if origin(p) != UPLOADS]
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or embedder_for(settings, built_with=None if rebuild else recorded_encoder(root))
     return build_index(
         Corpus(tuple(articles.values()), tuple(skipped), tuple(warnings)), root, embedder,
         ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),
@@ -569,7 +571,7 @@ def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
         if rest:
             raise CorpusError(f"{f} is an uploaded collection that holds {len(rest)} more articles: remove the "
                               f"whole file with 'rag remove {f}'; nothing was removed")
-    embedder = embedder or load_embedder(settings.model)
+    embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
     moved: list[tuple[Path, Path]] = []
     try:
         for f in files:

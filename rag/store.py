@@ -6,7 +6,7 @@ Layout of an index directory::
     SOURCES              the corpus paths of the live generation, kept outside it so that
                          `rag index --rebuild` finds them even when the manifest is damaged
     gen-<stamp>/         one complete, immutable generation
-        manifest.json    format, model, dimension, chunking, per-article hashes, file checksums
+        manifest.json    format, model, encoder, dimension, chunking, per-article hashes, file checksums
         articles.jsonl   every article: id, source, title, date (and where it came from), publisher, url, text
         chunks.npy       int64 rows (article row, start, end, position), one per vector
         index.faiss      the vectors (exact inner product, or HNSW above a size threshold)
@@ -35,7 +35,7 @@ import numpy as np
 
 from .chunking import Chunk, ChunkingConfig, chunk_articles
 from .corpus import Article, Corpus
-from .embedding import Embedder
+from .embedding import Embedder, interchangeable
 from .errors import IndexCorrupt, IndexNotFound, ModelMismatch, RagError
 from .sources import UPLOADS_DIR, infer_origins, plan
 
@@ -175,6 +175,7 @@ def _check_manifest(m: object, path: Path) -> dict:
     need(all(isinstance(p, str) for p in m.get("corpus_paths") or []), "a corpus path is not text")
     need(all(isinstance(k, str) and isinstance(v, str) for k, v in (m.get("origins") or {}).items()),
          "an origin is not text")
+    need(m.get("encoder") is None or isinstance(m["encoder"], str), "the encoder is not text")
     return m
 
 
@@ -232,8 +233,10 @@ class Store:
         return int(self.rows.shape[0])
 
     @classmethod
-    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None) -> Store:
-        """Load the index at ``root``; refuse one built with a model other than ``model``.
+    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None,
+             encoder: str | None = None) -> Store:
+        """Load the index at ``root``; refuse one built with a model other than ``model``, or by an
+        encoder whose vectors differ from ``encoder``'s.
 
         Anything damaged (a file missing, truncated, out of step with the
         manifest, or a manifest with fields missing or of the wrong type) is
@@ -253,7 +256,7 @@ class Store:
         except OSError as e:
             raise _corrupt(mpath, f"unreadable ({e.strerror or e})") from e
         _check_manifest(manifest, mpath)
-        check_model(manifest, root, model, dimension)
+        check_model(manifest, root, model, dimension, encoder)
         for name, meta in manifest["files"].items():
             p = gen / name
             if not p.is_file():
@@ -371,8 +374,27 @@ def _rows_fit(rows: np.ndarray, articles: Sequence[Article]) -> bool:
     return bool(((start >= 0) & (start <= end) & (end <= lengths)).all())
 
 
-def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None) -> None:
-    """Refuse an index whose vectors come from another model or have another size."""
+def built_with(manifest: dict) -> str:
+    """The encoder that made an index's vectors; indexes from before it was recorded were made by torch."""
+    return manifest.get("encoder") or "torch"
+
+
+def recorded_encoder(root: Path | str) -> str | None:
+    """The encoder that built the live index at ``root``; None if there is none, or it cannot be read
+    (opening it then says what is wrong)."""
+    try:
+        gen = current_generation(Path(root))
+        if gen is None:
+            return None
+        mpath = gen / "manifest.json"
+        return built_with(_check_manifest(json.loads(mpath.read_text(encoding="utf-8")), mpath))
+    except (RagError, OSError, ValueError, RecursionError):
+        return None
+
+
+def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None,
+                encoder: str | None = None) -> None:
+    """Refuse an index whose vectors come from another model, another encoder's numbers, or have another size."""
     if model is not None and manifest["model"] != model:
         raise ModelMismatch(
             f"index at {root}/ was built with model '{manifest['model']}' but '{model}' is configured; "
@@ -382,6 +404,11 @@ def check_model(manifest: dict, root: Path, model: str | None, dimension: int | 
         raise ModelMismatch(
             f"index at {root}/ holds {manifest['dimension']}-dimensional vectors but model '{model}' makes "
             f"{dimension}-dimensional ones; rebuild with 'rag index --rebuild'"
+        )
+    if encoder is not None and not interchangeable(built_with(manifest), encoder):
+        raise ModelMismatch(
+            f"index at {root}/ was built with the {built_with(manifest)} encoder but {encoder} is configured, and "
+            f"their vectors differ; set DATELINE_ENCODER={built_with(manifest)}, or rebuild with 'rag index --rebuild'"
         )
 
 
@@ -537,6 +564,7 @@ def build_index(
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": embedder.name,
+            "encoder": getattr(embedder, "encoder", None),
             "dimension": embedder.dimension,
             "chunking": chunking.to_dict(),
             "embed_format": _EMBED_FORMAT,
@@ -567,7 +595,7 @@ def _previous(root: Path, embedder: Embedder, chunking: ChunkingConfig, rebuild:
         if current_generation(root) is None:
             return None, False
         old = Store.open(root)
-        check_model(old.manifest, root, embedder.name, embedder.dimension)
+        check_model(old.manifest, root, embedder.name, embedder.dimension, getattr(embedder, "encoder", None))
         same = old.manifest["chunking"] == chunking.to_dict() and old.manifest.get("embed_format") == _EMBED_FORMAT
         return old, same
     try:  # a rebuild embeds everything, but the old articles are still the record of what the index holds

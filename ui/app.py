@@ -25,7 +25,7 @@ import gradio as gr
 
 from rag import (
     DATE_SOURCES, Answer, Citation, Index, IndexNotFound, RagError, Settings, UploadRejected, add_uploads, answer_stream,
-    index_corpus, load_embedder,
+    index_corpus,
 )
 
 __all__ = ["build_app", "launch", "access", "open_app_index", "serve"]
@@ -464,14 +464,13 @@ def open_app_index(settings: Settings) -> Index:
     Like ``rag search``, only the default index is built (from ``settings.corpus``)
     when it does not exist yet; an index named with --index must exist.
     """
-    embedder = load_embedder(settings.model)
-    try:
-        return Index.open(settings.index, settings=settings, embedder=embedder)
+    try:  # the model is the one the index was built with (settings.encoder "auto"), loaded once per process
+        return Index.open(settings.index, settings=settings)
     except IndexNotFound:
         if settings.index != Settings.model_fields["index"].default or not Path(settings.corpus).exists():
             raise
-        index_corpus([settings.corpus], settings=settings, embedder=embedder)
-        return Index.open(settings.index, settings=settings, embedder=embedder)
+        index_corpus([settings.corpus], settings=settings)
+        return Index.open(settings.index, settings=settings)
 
 
 def access(settings: Settings) -> tuple[tuple[str, str] | None, str | None]:
