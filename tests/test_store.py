@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag import (
-    Article, ChunkingConfig, Corpus, HashEmbedder, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
+    Article, ChunkingConfig, Corpus, HashEmbedder, Index, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
     load_corpus,
 )
 from rag.store import build_index, make_faiss_index
@@ -231,6 +231,7 @@ def _damaged_copy(src: Path, dest: Path, edit) -> Path:
     lambda m: m["files"]["chunks.npy"].update(size="12"), lambda m: m.update(chunking=7),
     lambda m: m.update(corpus_paths="seeds"), lambda m: m.update(origins=[1]), lambda m: m.update(format_version=True),
     lambda m: m["files"].update({"../../etc/passwd": {"size": 1, "sha256": "x"}}), lambda m: m.clear(),
+    lambda m: m.update(encoder=["onnx-int8"]),
 ], ids=lambda f: "")
 def test_a_manifest_with_fields_missing_or_mistyped_is_named_as_corrupt(small_index, tmp_path, edit):
     mpath = _damaged_copy(small_index, tmp_path / "copy", edit)
@@ -238,6 +239,15 @@ def test_a_manifest_with_fields_missing_or_mistyped_is_named_as_corrupt(small_in
         Store.open(tmp_path / "copy")
     assert "rag index --rebuild" in str(e.value)
     assert str(mpath) in str(e.value) or "has format" in str(e.value)
+
+
+def test_a_damaged_encoder_field_is_named_as_corrupt_when_the_index_is_opened(small_index, tmp_path):
+    """Index.open reads the manifest's encoder before loading a model (encoder "auto"): a mistyped one is
+    IndexCorrupt naming the manifest, not a TypeError from the model cache."""
+    mpath = _damaged_copy(small_index, tmp_path / "copy", lambda m: m.update(encoder=["onnx-int8"]))
+    with pytest.raises(IndexCorrupt) as e:
+        Index.open(tmp_path / "copy", settings=Settings(model="hash-embedder"))
+    assert str(mpath) in str(e.value) and "rag index --rebuild" in str(e.value)
 
 
 @pytest.mark.parametrize("content", [b"gen-\xff\xfe\n", b"", b"../../etc\n", b"gen-x\x00y", b"\xef\xbb\xbf" * 3])
