@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index serve test bench bench-multihop bench-answers train-reader clean
+.PHONY: install run index serve test bench bench-multihop bench-answers train-reader bench-formats soak clean
 
 install: $(STAMP)
 
@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test,train]'
+	@# export the model to ONNX now (about 10 s), so that the first question does not wait for it
+	$(PY) -c "from rag import Settings, embedder_for; embedder_for(Settings())"
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
 	  { echo "installing chromium for the browser tests (apt-get)"; \
 	    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
@@ -40,6 +42,13 @@ bench-answers: install
 # Refit rag/models/reader.json from MultiHop-RAG (fit/dev splits; see the script's docstring).
 train-reader: install
 	$(PY) bench/train_reader.py
+
+bench-formats: install
+	$(PY) bench/bench_formats.py --rss
+
+# bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
+soak: install
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

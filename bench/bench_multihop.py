@@ -17,6 +17,7 @@ latency p50/p95 and peak memory.
 
 Example:  .venv/bin/python bench/bench_multihop.py                 # fresh index in a temp dir
           .venv/bin/python bench/bench_multihop.py --index /tmp/mh-index --no-ablation
+          .venv/bin/python bench/bench_multihop.py --encoder torch --no-ablation   # the same on torch
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from rag import Index, Settings, load_embedder  # noqa: E402
+from rag import Index, Settings, embedder_for  # noqa: E402
 from rag.retrieval import index_corpus  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench" / "multihop-rag"
@@ -189,6 +190,7 @@ class CachedEmbedder:
     def __init__(self, inner):
         self._inner, self._memo = inner, {}
         self.name, self.dimension, self.max_tokens = inner.name, inner.dimension, inner.max_tokens
+        self.encoder = getattr(inner, "encoder", None)
 
     def count_tokens(self, texts):
         return self._inner.count_tokens(texts)
@@ -216,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="Only the first N questions (quick checks).")
     ap.add_argument("--no-ablation", action="store_true", help="Only the full pipeline.")
     ap.add_argument("--json", type=Path, help="Also write every figure to this JSON file.")
+    ap.add_argument("--encoder", choices=Settings.model_fields["encoder"].annotation.__args__,
+                    help=f"Runtime that embeds (default: {Settings.model_fields['encoder'].default}).")
     args = ap.parse_args(argv)
 
     questions = load_questions()[: args.limit]
@@ -224,10 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if root is None:
         tmp = tempfile.mkdtemp(prefix="dateline-multihop-")
         root = Path(tmp)
-    embedder = load_embedder()
+    settings = Settings(**({"encoder": args.encoder} if args.encoder else {}))
+    embedder = embedder_for(settings)
+    print(f"encoder: {embedder.encoder}")
     try:
         t = time.perf_counter()
-        report = index_corpus([DATA / "corpus.json"], settings=Settings(index=root), embedder=embedder)
+        report = index_corpus([DATA / "corpus.json"], settings=settings.model_copy(update={"index": root}),
+                              embedder=embedder)
         index_seconds = time.perf_counter() - t
         print(f"indexed {report.articles} articles, {report.chunks} chunks ({report.embedded_chunks} embedded) "
               f"in {index_seconds:.1f}s into {root}")
@@ -236,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The full pipeline first: every question is new to the memo, so its latencies include encoding
         # and are the ones reported; the ablation rows after it reuse the question vectors.
         cached = CachedEmbedder(embedder)
-        idx = Index.open(root, settings=Settings(index=root), embedder=cached)
+        idx = Index.open(root, settings=settings.model_copy(update={"index": root}), embedder=cached)
         idx.search("warm-up question about the index", k=K)
         t = time.perf_counter()
         rows, latency = evaluate(questions, lambda q: idx.search(q, k=K))
@@ -248,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, switches in ABLATION.items():
                 if name == "+ coverage":
                     continue
-                s = Settings(index=root, **switches)
+                s = settings.model_copy(update={"index": root, **switches})
                 ab = Index.open(root, settings=s, embedder=cached)
                 results[name] = split_scores(questions, evaluate(questions, lambda q: ab.search(q, k=K))[0])
 
@@ -276,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps({
                 "index_seconds": index_seconds, "chunks": report.chunks, "p50_ms": p50, "p95_ms": p95,
-                "peak_mb": peak_mb,
+                "peak_mb": peak_mb, "encoder": embedder.encoder,
                 "results": {n: {part: s.__dict__ for part, s in r.items()} for n, r in results.items()},
                 "by_type": {ty: s.__dict__ for ty, s in by_type.items()},
             }, indent=1))

@@ -8,9 +8,9 @@ from .errors import (
     CorpusError, IndexCorrupt, IndexNotFound, InvalidQuery, LLMError, ModelMismatch, RagError, UploadRejected,
 )
 # corpus → chunks → embeddings → index → retrieval
-from .corpus import Article, Corpus, load_corpus
+from .corpus import DATE_SOURCES, Article, Corpus, load_corpus
 from .chunking import Chunk, ChunkingConfig, chunk_article
-from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, load_embedder
+from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, embedder_for, load_embedder
 from .store import IndexReport, Store
 from .retrieval import Hit, Index, index_corpus, retrieve
 from .uploads import UploadReport, add_uploads, check_upload, safe_filename
@@ -24,9 +24,9 @@ __all__ = [
     "Settings", "DEFAULT_MODEL",
     "RagError", "CorpusError", "IndexNotFound", "IndexCorrupt", "ModelMismatch", "InvalidQuery",
     "UploadRejected", "LLMError",
-    "Article", "Corpus", "load_corpus",
+    "Article", "Corpus", "load_corpus", "DATE_SOURCES",
     "Chunk", "ChunkingConfig", "chunk_article",
-    "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder",
+    "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "load_embedder", "embedder_for",
     "IndexReport", "Store",
     "Hit", "Index", "index_corpus", "retrieve",
     "UploadReport", "add_uploads", "check_upload", "safe_filename",

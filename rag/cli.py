@@ -1,8 +1,9 @@
-"""The ``rag`` command line: index, search, ask, eval, serve. Thin: parse, call rag, print."""
+"""The ``rag`` command line: index, remove, search, ask, eval, serve. Thin: parse, call rag, print."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -29,38 +30,99 @@ def _settings(**overrides):
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _err(msg: str) -> None:
-    typer.echo(msg, err=True)
+# Control characters from an article (or a file name) could retitle or clear the terminal (ESC ] 0;... BEL,
+# ESC [2J): they are shown as their Unicode pictures instead. Lone surrogates (undecodable bytes) cannot be
+# printed at all, so they become U+FFFD.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _picture(m: re.Match) -> str:
+    c = ord(m.group())
+    return chr(0x2400 + c) if c < 0x20 else "\u2421" if c == 0x7F else "\ufffd" if c >= 0xD800 else f"<{c:02X}>"
+
+
+def safe_text(text: object) -> str:
+    r"""``text`` fit for a terminal: tabs and line breaks kept, every other control character made visible.
+
+    >>> safe_text("Title\x1b]0;owned\x07 here\n")
+    'Title␛]0;owned␇ here\n'
+    """
+    return _CONTROLS.sub(_picture, str(text))
+
+
+def _out(msg: object = "") -> None:
+    typer.echo(safe_text(msg))
+
+
+def _err(msg: object) -> None:
+    typer.echo(safe_text(msg), err=True)
+
+
+def _json(value: object) -> None:
+    """JSON on stdout; the C1 controls and DEL that json leaves raw with ensure_ascii=False are escaped too."""
+    text = json.dumps(value, ensure_ascii=False, indent=1)
+    typer.echo(re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl collections.")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders: .txt articles, .json/.jsonl/.csv collections, .html pages, RSS/Atom feeds, WARC/ARC archives.")] = None,
     index_dir: IndexOpt = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index and embed everything.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also remove articles no longer under PATH, and those from paths not named (uploads stay).")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again: the recorded paths, PATH and the uploads.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index articles, embedding only new or changed ones.
+    """Add and update articles, embedding only new or changed ones; nothing is removed unless asked.
 
-    Without PATH: the paths the index was built from, or seeds/ for a new index.
+    Articles from paths not named, from uploads, or whose files are gone stay in the
+    index: the summary says how many and why. --prune removes those not under PATH
+    (uploads stay; 'rag remove' takes one out). A PATH that does not exist is a
+    warning, and its articles stay. Without PATH: the paths the index was built from
+    and its uploads (seeds/ for a new index).
 
     Example:  rag index seeds/ ../shared/bench/multihop-rag/corpus.json --index /tmp/store
     """
     from .retrieval import index_corpus
 
     settings = _settings(index=index_dir)
-    report = index_corpus(paths or None, settings=settings, rebuild=rebuild, progress=sys.stderr.isatty())
+    report = index_corpus(paths or None, settings=settings, rebuild=rebuild, prune=prune,
+                          progress=sys.stderr.isatty())
     for w in report.warnings:
         _err(f"warning: {w}")
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        _json(report.to_dict())
         return
-    typer.echo(
+    _out(
         f"indexed {report.articles} articles ({report.chunks} chunks) into {report.index}/: "
-        f"{report.added} added, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged; "
-        f"{report.embedded_chunks} chunks embedded; {len(report.skipped)} skipped, {len(report.warnings)} warnings "
-        f"[{report.kind}, {report.seconds:.1f}s]"
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.kept} kept, "
+        f"{report.removed} removed; {report.embedded_chunks} chunks embedded; {report.undated} undated; "
+        f"{len(report.skipped)} skipped, {len(report.warnings)} warnings [{report.kind}, {report.seconds:.1f}s]"
     )
+    for r in report.reasons:
+        _out(f"  {r}")
+
+
+@app.command()
+def remove(
+    names: Annotated[list[str], typer.Argument(help="Articles as cited (file name, or collection#url), or a corpus path.")],
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take articles out of the index, by the name they are cited by or by the corpus path they came from.
+
+    An uploaded file is moved to <index>/uploads/.removed/. A file in a corpus folder
+    stays where it is (indexing that folder again adds it back).
+
+    Example:  rag remove 004_3895aaea98e54197.txt
+    """
+    from .retrieval import remove_articles
+
+    report = remove_articles(names, settings=_settings(index=index_dir))
+    if as_json:
+        _json(report.to_dict())
+        return
+    _out(f"removed {report.removed} article{'s' * (report.removed != 1)} from {report.index}/: "
+         f"{report.articles} articles ({report.chunks} chunks) remain")
 
 
 @app.command()
@@ -80,29 +142,29 @@ def search(
 
     hits = retrieve(query, k=k, since=since, until=until, index=index_dir, settings=_settings())
     if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        _json([h.to_dict() for h in hits])
         return
     if not hits:
-        typer.echo("no passages match (check the date filters)")
+        _out("no passages match (check the date filters)")
     for n, h in enumerate(hits, 1):
-        typer.echo(f"{n}. [{h.similarity:.3f}] {h.source}  {h.date or 'date unknown'}")
-        typer.echo(f"   {h.title}")
+        _out(f"{n}. [{h.similarity:.3f}] {h.source}  {h.date or 'date unknown'}")
+        _out(f"   {' '.join(h.title.split())}")
         passage = " ".join(h.text.split())
-        typer.echo(textwrap.indent(textwrap.fill(textwrap.shorten(passage, 400, placeholder=" …"), 96), "   "))
-        typer.echo("")
+        _out(textwrap.indent(textwrap.fill(textwrap.shorten(passage, 400, placeholder=" …"), 96), "   "))
+        _out("")
 
 
 def _print_answer(a) -> None:
-    typer.echo(a.text)
+    _out(a.text)
     if a.notice:
-        typer.echo(f"({a.notice})")
+        _out(f"({a.notice})")
     if a.citations:
-        typer.echo("\nSources:")
+        _out("\nSources:")
     for c in a.citations:
-        typer.echo(f"[{c.n}] {c.source}  {c.date or 'date unknown'}  {c.title}")
-        typer.echo(textwrap.indent(textwrap.fill(f"“{' '.join(c.quote.split())}”", 92), "    "))
+        _out(f"[{c.n}] {c.source}  {c.date or 'date unknown'}  {' '.join(c.title.split())}")
+        _out(textwrap.indent(textwrap.fill(f"“{' '.join(c.quote.split())}”", 92), "    "))
         for r in c.also_in:
-            typer.echo(f"    also reported in {r.source} ({r.date or 'date unknown'})")
+            _out(f"    also reported in {r.source} ({r.date or 'date unknown'})")
 
 
 @app.command()
@@ -128,7 +190,7 @@ def ask(
            if settings.llm_url else None)
     a = answer(question, since=since, until=until, index=index_dir, settings=settings, llm=llm)
     if as_json:
-        typer.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=1))
+        _json(a.to_dict())
     else:
         _print_answer(a)
 
@@ -152,7 +214,7 @@ def eval_(
     settings = _settings()
     report = evaluate(questions, open_index(index_dir, settings), k=k)
     if as_json:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        _json(report)
         return
     fmt = lambda v: "  n/a" if v is None else f"{v:5.3f}"  # noqa: E731
     typer.echo(f"{'type':10} {'n':>3} {'recall@' + str(k):>9} {'hits':>6} {'refusal':>8} {'false-ref':>9} {'false-ans':>9} {'cites-ok':>8}")
@@ -162,7 +224,7 @@ def eval_(
                    f"{fmt(s['citation_correctness']):>8}")
     misses = [q for q in report["questions"] if q.get("hit") is False or not q["correct_refusal"]]
     for q in misses:
-        typer.echo(f"  miss [{q['type']}] {q['question']} -> {q['answer'][:140]}")
+        _out(f"  miss [{q['type']}] {q['question']} -> {q['answer'][:140]}")
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""Embedding: turn text into normalised vectors with a sentence-transformers model, offline."""
+"""Embedding: turn text into normalised vectors with a sentence-transformers model, offline.
+
+Two runtimes ("encoders") run the same model: ONNX Runtime (``rag.onnx_encoder``,
+the default, which never imports torch) and sentence-transformers on torch.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,23 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .errors import RagError
-from .settings import DEFAULT_MODEL
+from .settings import DEFAULT_ENCODER, DEFAULT_MODEL, Settings
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "load_embedder", "bundled_model_path"]
+__all__ = [
+    "Embedder", "SentenceTransformerEmbedder", "HashEmbedder", "load_embedder", "embedder_for", "bundled_model_path",
+    "interchangeable", "resolve_encoder",
+]
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 
 
 @runtime_checkable
 class Embedder(Protocol):
-    """What the pipeline needs of a model: token counting (to chunk within its limit) and encoding."""
+    """What the pipeline needs of a model: token counting (to chunk within its limit) and encoding.
+
+    An embedder may also name the runtime that made its vectors in ``encoder``
+    ("torch", "onnx-fp32", "onnx-int8"); an index records it in its manifest.
+    """
 
     name: str
     dimension: int
@@ -51,6 +62,8 @@ def bundled_model_path() -> Path:
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU; loads from disk only, never from a hub."""
+
+    encoder = "torch"
 
     def __init__(self, name: str = DEFAULT_MODEL):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -129,9 +142,63 @@ class HashEmbedder:
         return out
 
 
+#: Encoders whose vectors agree to a cosine of at least 0.999 (tests/test_embedding_onnx.py checks it), so an
+#: index built by one is searched by the other. int8 weights move vectors further (0.994 on average).
+_SAME_VECTORS = ({"torch", "onnx-fp32"},)
+
+
+def interchangeable(a: str, b: str) -> bool:
+    """Whether vectors made by encoders ``a`` and ``b`` can be compared with each other."""
+    return a == b or any(a in group and b in group for group in _SAME_VECTORS)
+
+
+def resolve_encoder(setting: str, built_with: str | None = None) -> str:
+    """The encoder to load: ``setting``, unless it is "auto".
+
+    "auto" reads an index with the encoder that built it, so indexes built before
+    the default changed keep working; a torch-built one is read by onnx-fp32,
+    which makes the same vectors without loading torch. A new index (``built_with``
+    None) gets ``DEFAULT_ENCODER``.
+
+    >>> resolve_encoder("auto", "torch"), resolve_encoder("auto", "onnx-int8"), resolve_encoder("torch", "onnx-int8")
+    ('onnx-fp32', 'onnx-int8', 'torch')
+    """
+    if setting != "auto":
+        return setting
+    if built_with is None:
+        return DEFAULT_ENCODER
+    return "onnx-fp32" if built_with == "torch" else built_with
+
+
 @functools.lru_cache(maxsize=4)
-def load_embedder(name: str = DEFAULT_MODEL) -> Embedder:
-    """The model for ``name``, loaded once per process and shared by every caller."""
+def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cache_dir: Path | None = None) -> Embedder:
+    """The model for ``name`` on ``encoder``, loaded once per process and shared by every caller.
+
+    ``encoder`` "onnx-int8" or "onnx-fp32" runs the model on ONNX Runtime
+    (exported into ``cache_dir`` on first use); "torch" on sentence-transformers;
+    "auto" is ``DEFAULT_ENCODER`` (``embedder_for`` picks by the index instead).
+    """
     if name.startswith("hash-embedder"):
         return HashEmbedder(name=name)
-    return SentenceTransformerEmbedder(name)
+    encoder = resolve_encoder(encoder)
+    if encoder == "torch":
+        return SentenceTransformerEmbedder(name)
+    from .onnx_encoder import ONNX_ENCODERS, OnnxEmbedder, default_cache_dir, ensure_exported
+
+    if encoder not in ONNX_ENCODERS:
+        raise RagError(f"unknown encoder '{encoder}': use one of torch, {', '.join(ONNX_ENCODERS)}")
+    model_dir = bundled_model_path() if name in _DEFAULT_ALIASES else Path(name)
+    if not model_dir.is_dir():
+        raise RagError(f"the ONNX encoder needs a local model folder, and '{name}' is not one; give its path, "
+                       "or set DATELINE_ENCODER=torch to load it from the Hugging Face cache")
+    onnx_file = ensure_exported(model_dir, cache_dir or default_cache_dir(), encoder)
+    return OnnxEmbedder(model_dir, onnx_file, name=DEFAULT_MODEL if name in _DEFAULT_ALIASES else name, encoder=encoder)
+
+
+def embedder_for(settings: Settings, *, built_with: str | None = None) -> Embedder:
+    """The embedder ``settings`` ask for (model, encoder, cache directory), shared per process.
+
+    ``built_with`` is the encoder recorded by the index it will search or add to
+    (``rag.store.recorded_encoder``): with ``encoder="auto"`` it decides.
+    """
+    return load_embedder(settings.model, resolve_encoder(settings.encoder, built_with), settings.cache_dir)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
+import numbers
+import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,17 +16,24 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import ChunkingConfig
-from .corpus import Article, load_corpus
-from .embedding import Embedder, load_embedder
-from .errors import IndexNotFound, InvalidQuery
+from .corpus import Article, Corpus, load_corpus
+from .embedding import Embedder, embedder_for
+from .errors import CorpusError, IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
-from .store import IndexReport, Store, build_index, current_generation
+from .sources import UPLOADS, UPLOADS_DIR
+from .store import UNDATED, IndexReport, Store, build_index, current_generation, recorded_encoder, recorded_paths
 
-__all__ = ["Hit", "Index", "retrieve", "index_corpus", "parse_day", "MAX_QUERY_CHARS"]
+__all__ = ["Hit", "Index", "retrieve", "index_corpus", "remove_articles", "parse_day", "check_query",
+           "MAX_QUERY_CHARS", "MAX_K"]
 
 MAX_QUERY_CHARS = 2000
+MAX_K = 1000
 _EPOCH = dt.date(1970, 1, 1)
+# Lone surrogates (undecodable bytes of a command line arrive as U+DC80..U+DCFF) cannot be encoded,
+# so tokenizers raise on them; control characters mean nothing in a question.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,22 @@ class Hit:
     url: str | None = None
     similarity: float = 0.0
     chunk: int = -1
+    date_source: str = ""  # where the date came from (rag.corpus.DATE_SOURCES); "" for an older index
+    date_confidence: str = ""  # high, medium or none
 
     def to_dict(self) -> dict:
         return {
             "source": self.source, "date": self.date.isoformat() if self.date else None, "title": self.title,
             "score": round(self.score, 6), "similarity": round(self.similarity, 6), "start": self.start,
             "end": self.end, "text": self.text, "publisher": self.publisher, "url": self.url,
+            "date_source": self.date_source, "date_confidence": self.date_confidence,
         }
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut short: error messages echo what was wrong without echoing a megabyte."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
 
 
 def parse_day(value: dt.date | str | None, name: str) -> dt.date | None:
@@ -68,15 +88,47 @@ def parse_day(value: dt.date | str | None, name: str) -> dt.date | None:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise InvalidQuery(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
+    raise InvalidQuery(f"{name} must be a date written YYYY-MM-DD, got {_shown(value)}")
 
 
 def check_query(query: object) -> str:
-    if not isinstance(query, str) or not query.strip():
+    """The question, cleaned so that nothing in it can make a search raise; InvalidQuery if there is none.
+
+    Characters that cannot be encoded (lone surrogates, which is how Python
+    hands over the undecodable bytes of a command line) become U+FFFD, and
+    control characters become spaces.
+
+    >>> check_query("Who handed \\udcff Baldwin\\x1b[2J the gun? ")
+    'Who handed \ufffd Baldwin [2J the gun?'
+    """
+    if not isinstance(query, str):
+        raise InvalidQuery(f"the question must be text, got {type(query).__name__}")
+    query = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", query)).strip()
+    if not query:
         raise InvalidQuery("the question is empty: type a question, e.g. 'Who handed Alec Baldwin the gun?'")
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidQuery(f"the question is {len(query)} characters long; keep it under {MAX_QUERY_CHARS}")
-    return query.strip()
+    return query
+
+
+def check_k(k: object) -> int:
+    """``k`` if it is a whole number from 1 to MAX_K; InvalidQuery naming ``k`` if not (True is not 1)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= MAX_K:
+        raise InvalidQuery(f"k must be a whole number from 1 to {MAX_K}, got {_shown(k)}")
+    return int(k)
+
+
+def _names(value: object, name: str) -> set[str]:
+    """A ``sources``/``publishers`` filter as a set of names; InvalidQuery naming it if it is not a list of text."""
+    if value is None:
+        return set()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidQuery(f"{name} must be a list of names, got {_shown(value)}")
+    names = list(value)
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise InvalidQuery(f"{name} must be a list of names, and {_shown(bad[0])} is not one")
+    return set(names)
 
 
 def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None, k0: int = 60) -> dict[int, float]:
@@ -183,10 +235,13 @@ class _Facts:
     def in_window(self, since: dt.date | None, until: dt.date | None) -> np.ndarray:
         """Boolean mask of the chunks published within [since, until] (either end open)."""
         keep = np.ones(len(self.days), dtype=bool)
+        if since is None and until is None:
+            return keep
+        keep &= self.days != UNDATED  # an article of unknown date is in no window
         if since is not None:
             keep &= self.days >= (since - _EPOCH).days
         if until is not None:
-            keep &= (self.days <= (until - _EPOCH).days) & (self.days >= 0)
+            keep &= self.days <= (until - _EPOCH).days
         return keep
 
     def select(self, publishers: Iterable[str], windows: Sequence[tuple[dt.date | None, dt.date | None]],
@@ -238,8 +293,9 @@ class Index:
         """Open the index at ``path`` (default: ``settings.index``), loading the model it was built with."""
         settings = settings or Settings()
         root = Path(path) if path is not None else settings.index
-        embedder = embedder or load_embedder(settings.model)
-        store = Store.open(root, model=embedder.name, dimension=embedder.dimension)
+        embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
+        store = Store.open(root, model=embedder.name, dimension=embedder.dimension,
+                           encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
     def refresh(self) -> bool:
@@ -249,7 +305,8 @@ class Index:
             return False
         with self._lock:
             if gen != self.store.generation:
-                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension)
+                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension,
+                                   encoder=getattr(self.embedder, "encoder", None))
                 self._facts = _Facts(store)
         return True
 
@@ -277,35 +334,44 @@ class Index:
 
     # -- search -------------------------------------------------------------------------------
     def allowed(self, since: dt.date | None = None, until: dt.date | None = None,
-                sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None) -> np.ndarray | None:
-        """Chunk ids that pass the filters, or None when nothing is filtered."""
-        if since is None and until is None and not sources and not publishers:
+                sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None,
+                *, facts: _Facts | None = None) -> np.ndarray | None:
+        """Chunk ids that pass the filters, or None when nothing is filtered.
+
+        An article of unknown date passes no date window. ``facts`` is the
+        snapshot of the index the ids are for (default: the one live now).
+        """
+        src, pub = _names(sources, "sources"), {p.casefold() for p in _names(publishers, "publishers")}
+        if since is None and until is None and not src and not pub:
             return None
-        facts = self._facts
+        facts = facts or self._facts
         keep = facts.in_window(since, until)
-        if sources or publishers:
-            src, pub = set(sources or ()), {p.casefold() for p in publishers or ()}
+        if src or pub:
             ok = np.array([a.source in src or (a.publisher or "").casefold() in pub for a in facts.store.articles], dtype=bool)
             keep &= ok[facts.article_of] if len(keep) else keep
         return np.flatnonzero(keep)
 
     def search(self, query: str, k: int = 5, *, since: dt.date | str | None = None, until: dt.date | str | None = None,
                sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``; filters apply before the top ``k`` is chosen."""
-        query = check_query(query)
-        if not isinstance(k, int) or k < 1:
-            raise InvalidQuery(f"k must be a whole number of at least 1, got {k!r}")
+        """The ``k`` best passages for ``query``; filters apply before the top ``k`` is chosen.
+
+        One search reads one generation of the index from start to end, even
+        when an upload or another process makes a newer one live meanwhile.
+        """
+        query, k = check_query(query), check_k(k)
         since, until = parse_day(since, "since"), parse_day(until, "until")
         if since and until and since > until:
             raise InvalidQuery(f"since ({since}) is after until ({until}): nothing can match")
-        allowed = self.allowed(since, until, sources, publishers)
+        facts = self._facts  # the snapshot this whole search reads
+        allowed = self.allowed(since, until, sources, publishers, facts=facts)
         if allowed is not None and len(allowed) == 0:
             return []
         qvec = self.embedder.encode([query])[0]
-        ranked, fused = self._rank(query, qvec, k, allowed)
-        return self._hits(ranked[:k], fused, qvec)
+        ranked, fused = self._rank(query, qvec, k, allowed, facts)
+        return self._hits(ranked[:k], fused, qvec, facts)
 
-    def _rank(self, query: str, qvec: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[list[int], dict[int, float]]:
+    def _rank(self, query: str, qvec: np.ndarray, k: int, allowed: np.ndarray | None,
+              facts: _Facts) -> tuple[list[int], dict[int, float]]:
         """Chunk ids best first, and the score of each.
 
         1. hybrid: dense, BM25 and sentence-match rankings fused by weighted RRF;
@@ -316,15 +382,15 @@ class Index:
            one search per part; the parts take turns placing their best chunks,
            then the rest compete; no article holds more than ``per_article``.
         """
-        s, t, facts = self.settings, self.tuning, self._facts
+        s, t = self.settings, self.tuning
         depth = max(t.depth, 4 * k)
         dense_cache: dict[bytes | None, list[int]] = {}
         analysis = analyse(query, facts.matcher) if s.metadata or s.coverage else Analysis(query)
-        fused = self._hybrid(query, qvec, allowed, depth, dense_cache)
+        fused = self._hybrid(query, qvec, allowed, depth, dense_cache, facts)
         if s.metadata and not analysis.is_plain:
             named = facts.select(analysis.publishers, analysis.windows, allowed)
             if named is not None:
-                for i, v in self._hybrid(query, qvec, named, depth, dense_cache).items():
+                for i, v in self._hybrid(query, qvec, named, depth, dense_cache, facts).items():
                     fused[i] = fused.get(i, 0.0) + t.metadata_weight * v
         ranked = sorted(fused, key=lambda i: (-fused[i], i))
         if not s.coverage:
@@ -343,7 +409,7 @@ class Index:
         if searches:
             rankings = []
             for text, sel, _ in searches:
-                got = self._hybrid(text, qvec, sel, depth, dense_cache)
+                got = self._hybrid(text, qvec, sel, depth, dense_cache, facts)
                 rankings.append(cap_per_article(sorted(got, key=lambda i: (-got[i], i)), facts.article_of, s.per_article))
             quotas = [q for *_, q in searches]
             if t.lead:
@@ -354,14 +420,14 @@ class Index:
         return cap_per_article(ranked, facts.article_of, s.per_article), fused
 
     def _hybrid(self, text: str, qvec: np.ndarray, allowed: np.ndarray | None, depth: int,
-                dense_cache: dict[bytes | None, list[int]]) -> dict[int, float]:
+                dense_cache: dict[bytes | None, list[int]], facts: _Facts) -> dict[int, float]:
         """Dense, BM25 and sentence-match rankings of the ``allowed`` chunks (all if None), fused by weighted RRF.
 
         The dense ranking depends only on the question's vector and ``allowed``,
         so the searches of one question share it through ``dense_cache``.
         """
         s, t = self.settings, self.tuning
-        store = self._facts.store
+        store = facts.store
         lexical = store.lexical if s.lexical else None
         rankings: list[list[int]] = []
         weights: list[float] = []
@@ -380,54 +446,163 @@ class Index:
                 weights.append(t.sentence_weight)
         return rrf(rankings, weights, t.k0)
 
-    def _hits(self, ids: Sequence[int], fused: dict[int, float], qvec: np.ndarray) -> list[Hit]:
+    def _hits(self, ids: Sequence[int], fused: dict[int, float], qvec: np.ndarray,
+              facts: _Facts | None = None) -> list[Hit]:
         if not ids:
             return []
-        store = self._facts.store
+        store = (facts or self._facts).store
         vecs = store.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
         sims = vecs @ qvec
         out = []
         for i, sim in zip(ids, sims):
             c, a = store.chunk(i), store.article(i)
             out.append(Hit(c.text, c.source, c.date, c.title, float(fused.get(i, sim)), c.start, c.end,
-                           a.id, a.publisher, a.url, float(sim), int(i)))
+                           a.id, a.publisher, a.url, float(sim), int(i), a.date_source, a.date_confidence))
         return out
 
 
 def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Settings | None = None,
-                 rebuild: bool = False, progress: bool = False, embedder: Embedder | None = None) -> IndexReport:
-    """Index the articles under ``paths`` into ``settings.index``; only new or changed ones are embedded.
+                 rebuild: bool = False, prune: bool = False, progress: bool = False,
+                 embedder: Embedder | None = None) -> IndexReport:
+    """Add and update the articles under ``paths`` in ``settings.index``; only new or changed ones are embedded.
 
-    Without ``paths``: the paths the index was last built from, or ``settings.corpus``.
+    Nothing is removed unless asked: articles from paths not named this time,
+    from uploads, or whose files are gone stay in the index, and the report
+    says how many and why. ``prune`` removes those no longer under ``paths``
+    and those from paths not named (uploads stay: ``remove_articles`` takes
+    them out). Without ``paths``: the paths the index records, plus its
+    uploads (``settings.corpus`` for a new index). ``rebuild`` embeds every
+    recorded path, named path and upload again.
+
+    A named path that does not exist is a warning, and the articles indexed
+    from it stay; CorpusError when no path named exists at all.
     """
     settings = settings or Settings()
-    if not paths:
-        paths = _recorded_paths(settings.index) or [settings.corpus]
-    corpus = load_corpus(paths)
-    embedder = embedder or load_embedder(settings.model)
+    root = Path(settings.index)
+    uploads = root / UPLOADS_DIR
+    recorded = recorded_paths(root)
+    named = [Path(p) for p in paths] if paths else []
+    if not named and recorded is None:
+        if (root / "CURRENT").exists():
+            raise CorpusError(f"the index at {root}/ does not record the paths it was built from (its manifest "
+                              f"is damaged); name them: 'rag index PATH ... --index {root} --rebuild'")
+        named = [Path(settings.corpus)]  # a new index
+    if named and not any(p.exists() for p in named):
+        raise CorpusError(f"no such file or folder: {', '.join(str(p) for p in named)}; the index is unchanged")
+    recorded = recorded or []
+    targets = list(named)
+    if not paths or rebuild:  # everything the index holds is read again
+        targets += [] if (paths and prune) else [Path(p) for p in recorded]
+        targets.append(uploads)
+
+    def origin(p: Path) -> str:
+        return UPLOADS if p.resolve() == uploads.resolve() else str(p.resolve())
+
+    targets = list({origin(p): p for p in targets}.values())
+    missing = [p for p in targets if not p.exists() and origin(p) != UPLOADS]
+    articles: dict[str, Article] = {}
+    origins: dict[str, str] = {}
+    skipped: list[tuple[str, str]] = []
+    warnings = [f"{p} does not exist (moved, deleted or not mounted?): nothing was read from it, and the articles "
+                f"indexed from it stay" for p in missing]
+    read: set[str] = set()
+    for p in targets:
+        if not p.exists():
+            continue
+        try:
+            got = load_corpus([p], progress=progress)
+        except CorpusError as e:  # it vanished meanwhile
+            warnings.append(str(e))
+            continue
+        read.add(origin(p))
+        skipped += got.skipped
+        warnings += got.warnings
+        for a in got.articles:
+            if a.source in articles:
+                skipped.append((a.source, "a second article with the same citation key (file name or url)"))
+                warnings.append(f"skipped {a.source} in {p}: an article with the same name was read from "
+                                f"{origins[a.source]}; kept that one")
+                continue
+            articles[a.source] = a
+            origins[a.source] = origin(p)
+    own = [origin(p) for p in named if origin(p) != UPLOADS]
+    embedder = embedder or embedder_for(settings, built_with=None if rebuild else recorded_encoder(root))
     return build_index(
-        corpus, settings.index, embedder,
+        Corpus(tuple(articles.values()), tuple(skipped), tuple(warnings)), root, embedder,
         ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),
         rebuild=rebuild, kind=settings.index_kind, approximate_threshold=settings.approximate_threshold,
-        batch_size=settings.batch_size, progress=progress,
-        corpus_paths=[str(Path(p).resolve()) for p in paths], lexical=True,
+        batch_size=settings.batch_size, progress=progress, lexical=True,
+        corpus_paths=list(dict.fromkeys([*([] if (paths and prune) else recorded), *own])),
+        origins=origins, read=read, missing={origin(p) for p in missing}, prune=prune,
     )
 
 
-def _recorded_paths(root: Path) -> list[str]:
-    try:
-        gen = current_generation(root)
-    except Exception:
-        return []
-    if gen is None:
-        return []
-    import json
+def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
+                    embedder: Embedder | None = None) -> IndexReport:
+    """Take articles out of ``settings.index``, each named as it is cited, by its collection file, or by a
+    recorded corpus path (all of that path's articles, and the path is no longer recorded).
 
+    An uploaded file is moved to ``<index>/uploads/.removed/`` (kept, but no
+    longer indexed). A file under a corpus folder is left where it is: indexing
+    that folder again adds it back. CorpusError, with nothing changed, if a
+    name matches nothing.
+    """
+    settings = settings or Settings()
+    root = Path(settings.index)
+    store = Store.open(root)
+    origin = store.origins()
+    recorded = recorded_paths(root) or []
+    if isinstance(names, str) or not names:
+        raise InvalidQuery("name the articles to remove, e.g. 'rag remove 004_3895aaea98e54197.txt'")
+    drop: set[str] = set()
+    unrecord: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidQuery(f"name the articles to remove, got {_shown(name)}")
+        hit = {a.source for a in store.articles if a.source == name or a.source.startswith(name + "#")}
+        path = str(Path(name).resolve())
+        if not hit and (path in recorded or path in origin.values()):
+            hit = {s for s, o in origin.items() if o == path}
+            unrecord.add(path)
+        if not hit and path not in unrecord:
+            example = store.articles[0].source if store.articles else "004_3895aaea98e54197.txt"
+            raise CorpusError(f"no article {_shown(name)} in the index at {root}/ (give the name it is cited by, "
+                              f"e.g. {example}, or a corpus path); nothing was removed")
+        drop |= hit
+    uploads = root / UPLOADS_DIR
+    files = sorted({s.split("#", 1)[0] for s in drop if origin.get(s) == UPLOADS})
+    for f in files:  # the file is what keeps an uploaded article indexed, so a collection goes whole or not at all
+        rest = [a.source for a in store.articles if a.source.split("#", 1)[0] == f and a.source not in drop]
+        if rest:
+            raise CorpusError(f"{f} is an uploaded collection that holds {len(rest)} more articles: remove the "
+                              f"whole file with 'rag remove {f}'; nothing was removed")
+    embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
+    moved: list[tuple[Path, Path]] = []
     try:
-        paths = json.loads((gen / "manifest.json").read_text()).get("corpus_paths", [])
-    except (OSError, ValueError):
-        return []
-    return [p for p in paths if Path(p).exists()]
+        for f in files:
+            if (uploads / f).is_file():
+                dest = _unused(uploads / ".removed" / f)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(uploads / f, dest)
+                moved.append((uploads / f, dest))
+        report = build_index(
+            Corpus(()), root, embedder, ChunkingConfig(**store.manifest["chunking"]), kind=settings.index_kind,
+            approximate_threshold=settings.approximate_threshold, read=(), drop=drop,
+            corpus_paths=[p for p in recorded if p not in unrecord],
+        )
+    except BaseException:
+        for src, dest in moved:  # the index is as it was, so the files go back
+            os.replace(dest, src)
+        raise
+    return dataclasses.replace(report, reasons=tuple(r for r in report.reasons if r.startswith("removed")))
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path`` with -2, -3... before its suffix, whichever does not exist yet."""
+    out, n = path, 2
+    while out.exists():
+        out, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -448,10 +623,18 @@ def retrieve(query: str, k: int = 5, *, since: dt.date | str | None = None, unti
     >>> hits[0].source, hits[0].date
     ('004_3895aaea98e54197.txt', datetime.date(2021, 12, 2))
     """
-    settings = settings or Settings()
-    check_query(query)  # bad input is refused before anything loads
+    settings = _check_settings(settings)
+    check_query(query), check_k(k)  # bad input is refused before anything loads
     parse_day(since, "since"), parse_day(until, "until")
     return open_index(index, settings).search(query, k, since=since, until=until)
+
+
+def _check_settings(settings: object) -> Settings:
+    if settings is None:
+        return Settings()
+    if not isinstance(settings, Settings):
+        raise InvalidQuery(f"settings must be a rag.Settings, got {type(settings).__name__}")
+    return settings
 
 
 def open_index(index: Path | str | None, settings: Settings) -> Index:
@@ -460,6 +643,8 @@ def open_index(index: Path | str | None, settings: Settings) -> Index:
     Only the default index is built from ``settings.corpus`` when absent: an
     index named explicitly must exist.
     """
+    if index is not None and (not isinstance(index, (str, os.PathLike)) or "\x00" in str(index)):
+        raise InvalidQuery(f"index must be the path of an index directory, got {_shown(index)}")
     root = Path(index) if index is not None else settings.index
     if current_generation(root) is None:
         if index is None and Path(settings.corpus).exists():

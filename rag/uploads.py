@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import SUPPORTED_SUFFIXES, Article, _Log, load_file
+from .corpus import Article, _Log, file_kind, load_file
 from .errors import RagError, UploadRejected
+from .readers.base import UNDATED
 from .retrieval import Index, index_corpus
+from .sources import UPLOADS_DIR
 from .store import IndexReport
 
 __all__ = ["UploadReport", "add_uploads", "check_upload", "safe_filename", "UPLOADS_DIR"]
 
-#: Folder inside the index directory that holds uploaded files; it becomes one of the index's corpus paths.
-UPLOADS_DIR = "uploads"
 _MAX_NAME = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -83,15 +83,17 @@ def check_upload(name: str, data: bytes, *, max_bytes: int) -> list[Article]:
     """The articles in one uploaded file, or UploadRejected saying what is wrong with it.
 
     Stricter than indexing a folder: a file is refused rather than indexed in
-    part, and every article needs a real publication date (the first line
-    ``date YYYY-MM-DD Headline`` of a .txt file; a ``published_at`` or ``date``
-    field of each .json/.jsonl record).
+    part, and every article needs a trustworthy publication date (the first
+    line ``date YYYY-MM-DD Headline`` of a .txt file; a ``published_at`` or
+    ``date`` field of each .json/.jsonl record or .csv row; a feed entry's own
+    date; a web page's metadata, also for each page of a WARC archive).
     """
     shown = safe_filename(name) or "the file"
-    suffix = Path(shown).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    if file_kind(shown) is None:
+        suffix = Path(shown).suffix.lower()
         raise UploadRejected(
-            f"{shown}: unsupported file type '{suffix or 'none'}'; upload .txt articles or .json/.jsonl collections"
+            f"{shown}: unsupported file type '{suffix or 'none'}'; upload .txt articles, .json/.jsonl/.csv "
+            f"collections, .html pages, RSS/Atom feeds (.xml/.rss/.atom) or WARC/ARC archives"
         )
     if len(data) > max_bytes:
         raise UploadRejected(
@@ -104,7 +106,8 @@ def check_upload(name: str, data: bytes, *, max_bytes: int) -> list[Article]:
         articles = load_file(path, shown, log)
     # load_file skips what it cannot read and warns about missing dates; for an upload both are refusals
     problems = [f"{where}: {why}" for where, why in log.skipped]
-    problems += [w.replace("; indexed with an unknown date", "") for w in log.warnings if not w.startswith("skipped ")]
+    problems += [w.replace(f"; {UNDATED}", "").replace(f" {UNDATED}", " undated")
+                 for w in log.warnings if not w.startswith("skipped ")]
     if not problems and not articles:
         problems = ["it holds no article"]
     if problems:
@@ -143,14 +146,6 @@ def _add(files: Sequence[Path | str | tuple[str, bytes]], index: Index, step: Pr
     root = index.store.root
     settings = index.settings.model_copy(update={"index": root})
     folder = root / UPLOADS_DIR
-    recorded = [str(p) for p in index.store.manifest.get("corpus_paths", [])]
-    gone = [p for p in recorded if not Path(p).exists()]
-    if not recorded or gone:
-        # re-indexing without them would drop their articles from the index
-        raise UploadRejected(
-            f"the index at {root}/ was built from {', '.join(gone) or 'paths it does not record'}, which "
-            f"can no longer be read; rebuild it with 'rag index PATH --index {root}' before adding articles"
-        )
 
     step(0.05, "checking the files")
     named = [_read(f) for f in files]
@@ -179,8 +174,8 @@ def _add(files: Sequence[Path | str | tuple[str, bytes]], index: Index, step: Pr
                 f.write(data)
             written.append(path)
         step(0.3, "indexing")
-        paths = list(dict.fromkeys([*recorded, str(folder.resolve())]))
-        report = index_corpus(paths, settings=settings, embedder=index.embedder)
+        # only the uploads folder is read: every other article of the index stays as it is
+        report = index_corpus([folder], settings=settings, embedder=index.embedder)
     except (RagError, OSError) as e:
         for p in written:
             p.unlink(missing_ok=True)

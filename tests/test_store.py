@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rag import (
-    Article, ChunkingConfig, Corpus, HashEmbedder, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
+    Article, ChunkingConfig, Corpus, HashEmbedder, Index, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
     load_corpus,
 )
 from rag.store import build_index, make_faiss_index
@@ -105,14 +108,19 @@ def test_save_load_round_trip_and_incremental(tmp_path):
     np.testing.assert_array_equal(s2.search(q, 5)[1], before[1])
     np.testing.assert_allclose(s2.vectors(), s1.vectors())
 
-    # one changed, one removed, one added: only those embedded
+    # one changed, one gone, one added: only those embedded; the gone one stays until pruning is asked for
     c = list(_corpus(7).articles)
     c[2] = Article("changed", "002.txt", "Story 2", c[2].date, "Story 2 was rewritten entirely. New words here.")
     del c[4]
     r3 = build_index(Corpus(tuple(c)), tmp_path, emb, cfg)
     per_article = {a.source: sum(1 for r in Store.open(tmp_path).rows if Store.open(tmp_path).articles[r[0]].source == a.source) for a in c}
-    assert (r3.added, r3.updated, r3.removed, r3.unchanged) == (1, 1, 1, 4)
+    assert (r3.added, r3.updated, r3.removed, r3.unchanged, r3.kept) == (1, 1, 0, 4, 1)
+    assert r3.reasons == ("kept 1 article no longer found in the corpus given ('--prune' removes them)",)
     assert r3.embedded_chunks == per_article["002.txt"] + per_article["006.txt"]
+    assert "004.txt" in {a.source for a in Store.open(tmp_path).articles}
+    r4 = build_index(Corpus(tuple(c)), tmp_path, emb, cfg, prune=True)
+    assert (r4.added, r4.updated, r4.removed, r4.unchanged, r4.kept, r4.embedded_chunks) == (0, 0, 1, 6, 0, 0)
+    assert r4.reasons == ("removed 1 article no longer found in the corpus given (--prune)",)
     s3 = Store.open(tmp_path)
     assert "004.txt" not in {a.source for a in s3.articles}
     for i in range(len(s3)):
@@ -194,3 +202,116 @@ def test_sigkill_during_indexing_leaves_the_old_index_working(tmp_path):
     subprocess.run(rag + [str(SEEDS)], env=env, check=True, capture_output=True)
     assert not [x for x in root.iterdir() if x.name.startswith(".tmp-gen-")]
     assert len([x for x in root.iterdir() if x.name.startswith("gen-")]) == 1
+
+
+# -- damaged manifests and CURRENT: always IndexCorrupt naming the file, never another exception --------------
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("small") / "store"
+    build_index(_corpus(4), root, HashEmbedder(), ChunkingConfig(32, 8))
+    return root
+
+
+def _damaged_copy(src: Path, dest: Path, edit) -> Path:
+    import shutil
+
+    shutil.copytree(src, dest)
+    mpath = Store.open(dest).generation / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    edit(manifest)
+    mpath.write_text(json.dumps(manifest))
+    return mpath
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m.pop("model"), lambda m: m.pop("files"), lambda m: m.pop("dimension"), lambda m: m.pop("index_kind"),
+    lambda m: m.update(files=[]), lambda m: m.update(model=None), lambda m: m.update(dimension="64"),
+    lambda m: m["files"].pop("index.faiss"), lambda m: m["files"]["chunks.npy"].pop("sha256"),
+    lambda m: m["files"]["chunks.npy"].update(size="12"), lambda m: m.update(chunking=7),
+    lambda m: m.update(corpus_paths="seeds"), lambda m: m.update(origins=[1]), lambda m: m.update(format_version=True),
+    lambda m: m["files"].update({"../../etc/passwd": {"size": 1, "sha256": "x"}}), lambda m: m.clear(),
+    lambda m: m.update(encoder=["onnx-int8"]),
+], ids=lambda f: "")
+def test_a_manifest_with_fields_missing_or_mistyped_is_named_as_corrupt(small_index, tmp_path, edit):
+    mpath = _damaged_copy(small_index, tmp_path / "copy", edit)
+    with pytest.raises(IndexCorrupt) as e:
+        Store.open(tmp_path / "copy")
+    assert "rag index --rebuild" in str(e.value)
+    assert str(mpath) in str(e.value) or "has format" in str(e.value)
+
+
+def test_a_damaged_encoder_field_is_named_as_corrupt_when_the_index_is_opened(small_index, tmp_path):
+    """Index.open reads the manifest's encoder before loading a model (encoder "auto"): a mistyped one is
+    IndexCorrupt naming the manifest, not a TypeError from the model cache."""
+    mpath = _damaged_copy(small_index, tmp_path / "copy", lambda m: m.update(encoder=["onnx-int8"]))
+    with pytest.raises(IndexCorrupt) as e:
+        Index.open(tmp_path / "copy", settings=Settings(model="hash-embedder"))
+    assert str(mpath) in str(e.value) and "rag index --rebuild" in str(e.value)
+
+
+@pytest.mark.parametrize("content", [b"gen-\xff\xfe\n", b"", b"../../etc\n", b"gen-x\x00y", b"\xef\xbb\xbf" * 3])
+def test_a_damaged_current_is_named_as_corrupt(small_index, tmp_path, content):
+    import shutil
+
+    shutil.copytree(small_index, tmp_path / "copy")
+    (tmp_path / "copy" / "CURRENT").write_bytes(content)
+    with pytest.raises(IndexCorrupt, match="CURRENT.*rag index --rebuild"):
+        Store.open(tmp_path / "copy")
+
+
+def _paths(value, prefix=()):
+    """Every key path into a JSON object (the places a damaged manifest can differ)."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_damage_to_the_manifest_opens_cleanly_or_is_named_as_corrupt(small_index, data):
+    """Property: drop or mistype any field of the manifest → IndexCorrupt (naming the file), or an index that
+    opens and searches as before; never a KeyError, TypeError or AttributeError."""
+    import shutil
+    import tempfile
+
+    manifest = json.loads((Store.open(small_index).generation / "manifest.json").read_text())
+    places = [p for p in _paths(manifest) if p]
+    edits = data.draw(st.lists(st.tuples(st.sampled_from(places), st.booleans(), _JSON), min_size=1, max_size=3))
+
+    def edit(m):
+        for path, delete, value in edits:  # an earlier edit may have removed or replaced the place: then skip it
+            parent = m
+            for key in path[:-1]:
+                parent = parent.get(key) if isinstance(parent, dict) and isinstance(key, str) else None
+            last = path[-1]
+            if isinstance(parent, dict) and isinstance(last, str) and last in parent:
+                if delete:
+                    del parent[last]
+                else:
+                    parent[last] = value
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mpath = _damaged_copy(small_index, Path(tmp) / "copy", edit)
+        emb = HashEmbedder()
+        q = emb.encode(["Story 2 word2x3"])[0]
+        try:
+            s = Store.open(Path(tmp) / "copy", model=emb.name, dimension=emb.dimension)  # as Index.open does
+        except (IndexCorrupt, ModelMismatch) as e:
+            assert "rag index --rebuild" in str(e)
+            if isinstance(e, IndexCorrupt):
+                assert str(mpath) in str(e) or "has format" in str(e) or "out of step" in str(e) or "damaged" in str(e)
+            return
+        # what opened is whole: everything a search, an upload or a re-index reads of it works
+        expected = Store.open(small_index).search(q, 3)[1]
+        np.testing.assert_array_equal(s.search(q, 3)[1], expected)
+        assert (s.model, s.kind, len(s)) == ("hash-embedder", "flat", len(Store.open(small_index)))
+        assert s.chunk(0).text and len(s.chunk_dates()) == len(s) and set(s.origins()) <= {a.source for a in s.articles}
+        build_index(_corpus(5), Path(tmp) / "copy", emb, ChunkingConfig(32, 8))
+        assert len(Store.open(Path(tmp) / "copy").articles) == 5

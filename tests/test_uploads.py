@@ -104,8 +104,22 @@ def test_a_file_path_upload_uses_the_files_own_name(index, tmp_path):
     assert add_uploads([p], index=index).saved == ("From_Disk.txt",)
 
 
+UNDATED_PAGE = (b"<html><head><title>Verdict</title></head><body><article><h1>Armorer found guilty</h1><p>"
+                 + b"A jury in Santa Fe found the armorer guilty of involuntary manslaughter on Wednesday. " * 4
+                 + b"</p></article></body></html>")
+DEEP = b"[" * 9_000 + b"]" * 9_000  # far past the depth Python's json can parse, under the 20 kB limit
+
 BAD = [
-    ("notes.csv", b"a,b\n1,2\n", "unsupported file type '.csv'"),
+    ("notes.pdf", b"%PDF-1.4", "unsupported file type '.pdf'"),
+    ("archive.tar.gz", b"\x1f\x8b", "unsupported file type '.gz'"),
+    ("notes.csv", b"a,b\n1,2\n", "the header names no body, text or content column"),
+    ("undated.csv", b"title,body\nVerdict,The armorer was found guilty.\n", "no published_at or date column"),
+    ("undated.html", UNDATED_PAGE, "no publication date in the page's metadata or text"),
+    ("menu.html", b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "no article text"),
+    ("broken.rss", b"<rss><channel><title>X</title><item><title>a", "the feed is damaged"),
+    ("junk.warc", b"WARC/1.0\r\nWARC-Type: response\r\n", "not a readable WARC or ARC file"),
+    ("deep.json", DEEP, "nested too deeply"),
+    ("deep.jsonl", DEEP, "nested too deeply"),
     ("big.txt", b" date 2024-01-01 Big\n" + b"word " * 5000, "is 25 kB; the limit is 20 kB"),
     ("empty.txt", b"  \n", "empty"),
     ("latin1.txt", " date 2024-01-01 Café\n\nUn café à Paris.".encode("latin-1"), "not UTF-8"),
@@ -149,13 +163,40 @@ def test_a_failed_indexing_run_removes_the_saved_files(index):
     assert _state(index) == before
 
 
-def test_an_index_whose_corpus_is_gone_refuses_uploads_instead_of_dropping_articles(index):
+def test_an_index_whose_corpus_is_gone_takes_uploads_and_keeps_every_article(index):
     corpus = index.store.manifest["corpus_paths"][0]
     shutil.rmtree(corpus)
-    before = _state(index)
-    with pytest.raises(UploadRejected, match="can no longer be read"):
-        add_uploads([("verdict.txt", NEW_TXT.encode())], index=index)
-    assert _state(index) == before
+    before = {a.source for a in index.articles}
+    report = add_uploads([("verdict.txt", NEW_TXT.encode())], index=index)
+    assert (report.index.added, report.index.removed, report.index.kept) == (1, 0, len(before))
+    assert {a.source for a in index.articles} == before | {"verdict.txt"}
+
+
+def test_pages_feeds_archives_and_csv_can_be_uploaded(index):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    import io
+
+    page = UNDATED_PAGE.replace(b"<head>", b'<head><meta property="article:published_time" content="2024-03-06T21:00:00Z">'
+                                           b'<link rel="canonical" href="https://example.com/verdict">')
+    warc = io.BytesIO()
+    writer = WARCWriter(warc, gzip=True)
+    writer.write_record(writer.create_warc_record(
+        "https://example.com/sentence", "response", payload=io.BytesIO(page.replace(b"2024-03-06", b"2024-04-15")),
+        http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
+        warc_headers_dict={"WARC-Date": "2024-05-01T00:00:00Z"}))
+    feed = (b'<rss version="2.0"><channel><title>Court wire</title><item><title>Appeal filed</title>'
+            b'<link>https://wire.example/appeal</link><pubDate>Mon, 20 May 2024 10:00:00 GMT</pubDate>'
+            b'<description>The armorer filed an appeal against her conviction.</description></item></channel></rss>')
+    csv = b"title,body,published_at\nRetrial,The defence asked for a retrial of the armorer.,2024-06-01\n"
+    report = add_uploads([("verdict.html", page), ("crawl.warc.gz", warc.getvalue()), ("wire.rss", feed),
+                          ("court.csv", csv)], index=index)
+    got = {a.source: (a.date, a.date_source) for a in report.articles}
+    assert got == {"verdict.html#https://example.com/verdict": (dt.date(2024, 3, 6), "page-metadata"),
+                   "crawl.warc.gz#https://example.com/sentence": (dt.date(2024, 4, 15), "page-metadata"),
+                   "wire.rss#https://wire.example/appeal": (dt.date(2024, 5, 20), "feed-entry"),
+                   "court.csv#2": (dt.date(2024, 6, 1), "csv-field")}
+    assert index.search("appeal against her conviction", k=1)[0].source == "wire.rss#https://wire.example/appeal"
 
 
 def test_check_upload_returns_the_articles(index):

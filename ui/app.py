@@ -24,8 +24,8 @@ from pathlib import Path
 import gradio as gr
 
 from rag import (
-    Answer, Citation, Index, IndexNotFound, RagError, Settings, UploadRejected, add_uploads, answer_stream, index_corpus,
-    load_embedder,
+    DATE_SOURCES, Answer, Citation, Index, IndexNotFound, RagError, Settings, UploadRejected, add_uploads, answer_stream,
+    index_corpus,
 )
 
 __all__ = ["build_app", "launch", "access", "open_app_index", "serve"]
@@ -40,7 +40,8 @@ SEED_EXAMPLES = (
 )
 _SEED_MARKER = "004_3895aaea98e54197.txt"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-_UPLOAD_TYPES = [".txt", ".json", ".jsonl"]
+# what rag reads (rag.corpus.SUPPORTED_SUFFIXES); ".gz" too, as browsers match only the last suffix of .warc.gz
+_UPLOAD_TYPES = [".txt", ".json", ".jsonl", ".csv", ".html", ".htm", ".xml", ".rss", ".atom", ".warc", ".arc", ".gz"]
 _FOOTER = "\n\n<small>Sources: "  # starts the list of sources under an answer in the chat
 _UNESCAPE = re.compile(r"\\(.)")
 _WARN = "⚠"  # plain U+26A0, not the emoji form: it renders with ordinary text fonts
@@ -56,6 +57,15 @@ def _e(text: object) -> str:
 
 def _date(d: dt.date | None) -> str:
     return d.isoformat() if d else "date unknown"
+
+
+def _dated_by(source: str, index: Index) -> str:
+    """Where the card's date came from (page metadata, feed entry...), shown beside it."""
+    a = index.store.article_by_source(source)
+    if a is None or a.date is None or not a.date_source:
+        return ""
+    how = f"{DATE_SOURCES.get(a.date_source, a.date_source)}; {a.date_confidence or 'unknown'} confidence"
+    return f'<small class="dl-dsrc" title="{_e(how)}">from {_e(a.date_source.replace("-", " "))}</small>'
 
 
 def _paragraph(text: str, start: int, end: int, limit: int = 900) -> tuple[str, str, str]:
@@ -116,7 +126,7 @@ def render_cards(answer: Answer | None, index: Index) -> str:
         cards.append(
             f'<article class="dl-card" id="dl-card-{c.n}" data-source="{_e(c.source)}">'
             f'<header><span class="dl-n">{c.n}</span><span class="dl-file">{_e(c.source)}</span>'
-            f'<time datetime="{_e(c.date or "")}">{_e(_date(c.date))}</time></header>'
+            f'<time datetime="{_e(c.date or "")}">{_e(_date(c.date))}</time>{_dated_by(c.source, index)}</header>'
             f'<h4>{_e(c.title)}</h4>{publisher}'
             f'<p class="dl-passage">{_e(before)}<mark>{_e(quote)}</mark>{_e(after)}</p>{also}{full}</article>'
         )
@@ -412,8 +422,10 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
                 cards = gr.HTML(render_cards(None, index), elem_id="sources", js_on_load=None)
                 with gr.Accordion("Add articles", open=False, elem_id="add-articles"):
                     gr.Markdown(
-                        "Upload `.txt` articles whose first line is `date YYYY-MM-DD Headline`, or `.json`/`.jsonl` "
-                        "collections whose records have `title`, `body` and `published_at`. "
+                        "Upload `.txt` articles whose first line is `date YYYY-MM-DD Headline`; `.json`/`.jsonl`/`.csv` "
+                        "collections whose records have `title`, `body` and `published_at`; saved web pages "
+                        "(`.html`); RSS/Atom feeds (`.xml`, `.rss`, `.atom`); or web archives (`.warc`, `.warc.gz`). "
+                        "Every article needs a publication date the file itself gives. "
                         f"Up to {settings.max_upload_bytes / 1e6:g} MB a file; "
                         "they are searchable as soon as they are indexed."
                     )
@@ -452,14 +464,13 @@ def open_app_index(settings: Settings) -> Index:
     Like ``rag search``, only the default index is built (from ``settings.corpus``)
     when it does not exist yet; an index named with --index must exist.
     """
-    embedder = load_embedder(settings.model)
-    try:
-        return Index.open(settings.index, settings=settings, embedder=embedder)
+    try:  # the model is the one the index was built with (settings.encoder "auto"), loaded once per process
+        return Index.open(settings.index, settings=settings)
     except IndexNotFound:
         if settings.index != Settings.model_fields["index"].default or not Path(settings.corpus).exists():
             raise
-        index_corpus([settings.corpus], settings=settings, embedder=embedder)
-        return Index.open(settings.index, settings=settings, embedder=embedder)
+        index_corpus([settings.corpus], settings=settings)
+        return Index.open(settings.index, settings=settings)
 
 
 def access(settings: Settings) -> tuple[tuple[str, str] | None, str | None]:
@@ -469,7 +480,7 @@ def access(settings: Settings) -> tuple[tuple[str, str] | None, str | None]:
         if not (sep and user and password):
             raise RagError("auth must be written user:password, e.g. --auth editor:correct-horse")
         return (user, password), None
-    if settings.host in _LOCAL_HOSTS:
+    if settings.host.strip("[]") in _LOCAL_HOSTS:
         return None, None
     return None, (f"serving on {settings.host} without --auth: anyone who can reach this machine can use the chat "
                   f"and add articles. Add --auth user:password (or set DATELINE_AUTH).")
@@ -481,8 +492,9 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> str:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     demo.queue(default_concurrency_limit=2, max_size=64)
-    _, url, _ = demo.launch(
-        server_name=settings.host, server_port=settings.port, share=False, auth=auth, show_error=False,
+    host = settings.host.strip("[]")
+    _, url, _ = demo.launch(  # Gradio builds its URLs from server_name: an IPv6 address needs its brackets
+        server_name=f"[{host}]" if ":" in host else host, server_port=settings.port, share=False, auth=auth, show_error=False,
         max_file_size=settings.max_upload_bytes, enable_monitoring=False, prevent_thread_lock=True,
         theme=THEME, css=CSS, head=HEAD, quiet=True,
     )
@@ -539,6 +551,7 @@ CSS = """
            background: var(--background-fill-primary); }
 .dl-card header { display: flex; align-items: center; gap: 4px 8px; font-size: 0.82rem; flex-wrap: wrap; }
 .dl-card header time { margin-left: auto; font-weight: 600; white-space: nowrap; }
+.dl-dsrc { color: var(--body-text-color-subdued); font-size: 0.74rem; white-space: nowrap; }
 .dl-n { display: inline-flex; align-items: center; justify-content: center; min-width: 1.5em; height: 1.5em; padding: 0 4px;
         box-sizing: border-box;
         border-radius: 999px; background: var(--color-accent); color: white; font-size: 0.78rem; font-weight: 700; }
