@@ -146,6 +146,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     settings = settings or Settings()
     idx = index if isinstance(index, Index) else open_index(index, settings)
     idx.refresh()
+    idx = idx.snapshot()  # one generation for the whole answer
     reader = reader or _default_reader()
     q = analyse_question(question, history=turns, since=lo, until=hi, today=today, matcher=idx.publishers,
                          articles=idx.articles, stems=_stems)

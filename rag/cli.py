@@ -163,6 +163,8 @@ def _print_answer(a) -> None:
     for c in a.citations:
         _out(f"[{c.n}] {c.source}  {c.date or 'date unknown'}  {' '.join(c.title.split())}")
         _out(textwrap.indent(textwrap.fill(f"“{' '.join(c.quote.split())}”", 92), "    "))
+        if c.answer_span:
+            _out(f"    answer: {' '.join(c.answer_span.split())}")
         for r in c.also_in:
             _out(f"    also reported in {r.source} ({r.date or 'date unknown'})")
 

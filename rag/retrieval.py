@@ -298,8 +298,22 @@ class Index:
                            encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
+    def snapshot(self) -> Index:
+        """This index as it is now, for one answer: it keeps reading this generation, whatever goes live meanwhile.
+
+        An answer searches, reads neighbouring chunks and looks up articles several
+        times; without a snapshot a refresh in between (an upload, another ``rag
+        index``) could mix two generations in one answer.
+        """
+        snap = Index.__new__(Index)
+        snap.embedder, snap.settings, snap.tuning = self.embedder, self.settings, self.tuning
+        snap._facts, snap._lock, snap._frozen = self._facts, threading.Lock(), True
+        return snap
+
     def refresh(self) -> bool:
         """Reload if another process (or an upload) made a newer generation live; True if it did."""
+        if getattr(self, "_frozen", False):
+            return False
         gen = current_generation(self.store.root)
         if gen is None or gen == self.store.generation:
             return False

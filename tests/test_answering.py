@@ -231,3 +231,19 @@ def test_rag_ask_cli(seed_index):
     for q in ("", "   ", "y" * 3000):
         r = _rag("ask", q, "--index", str(seed_index))
         assert r.returncode != 0 and "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_answer_reads_one_generation_even_if_a_newer_one_goes_live(tmp_path, hash_embedder, seeds_copy):
+    from rag import index_corpus
+
+    root = tmp_path / "index"
+    settings = Settings(index=root, model=hash_embedder.name)
+    index_corpus([seeds_copy], settings=settings, embedder=hash_embedder)
+    live = Index.open(root, settings=settings, embedder=hash_embedder)
+    snap = live.snapshot()
+    (seeds_copy / GUN).unlink()
+    index_corpus([seeds_copy], settings=settings, embedder=hash_embedder, prune=True)
+    assert live.refresh() is True and snap.refresh() is False
+    assert live.store.article_by_source(GUN) is None and snap.store.article_by_source(GUN) is not None
+    hits = snap.search("Who handed Alec Baldwin the gun?", k=19)
+    assert GUN in {h.source for h in hits} and all(snap.store.article_by_source(h.source) for h in hits)
