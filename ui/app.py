@@ -13,6 +13,7 @@ follow-up is read against.
 """
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -22,10 +23,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import gradio as gr
+from fastapi.middleware import Middleware
 
 from rag import (
     Index, IndexNotFound, RagError, Settings, UploadRejected, add_uploads, answer_stream, index_corpus, load_embedder,
 )
+from rag.corpus import SUPPORTED_SUFFIXES
+from ui.guard import Guard, GuardedBlocks, GuardMiddleware, Limits, remove_claimed
 from ui.render import (  # the leading-underscore helpers are private to the ui package
     CSS, HEAD, THEME, _FOOTER, _date, _e, _md, chat_message, render_cards, render_timeline, status_line,
 )
@@ -42,7 +46,8 @@ SEED_EXAMPLES = (
 )
 _SEED_MARKER = "004_3895aaea98e54197.txt"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-_UPLOAD_TYPES = [".txt", ".json", ".jsonl"]
+_UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
+_INCOMING = ".incoming"  # Gradio's upload folder, inside the index: <index>/.incoming/<port>/
 _UNESCAPE = re.compile(r"\\(.)")
 _WARN = "⚠"  # plain U+26A0, not the emoji form: it renders with ordinary text fonts
 _OOPS = "Sorry, something went wrong while answering; the details are in the server log. Please try again."
@@ -119,6 +124,30 @@ def _reveal(shown: str, target: str) -> Iterator[str]:
         yield target[:pos]
 
 
+def _shown(value: object) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(name: str, value: object, *, optional: bool = False) -> str | None:
+    """``value`` if it is text (or None, when the argument is optional); else an error naming the argument."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise gr.Error(f"{name} must be text{' or null' if optional else ''}, not {_shown(value)}",
+                       print_exception=False)
+    return value
+
+
+def _whole_number(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise gr.Error(f"{name} must be a whole number from {lo} to {hi}, not {_shown(value)}", print_exception=False)
+    return value
+
+
 # -- the app ---------------------------------------------------------------------------------------------
 def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
     """The chat page and its /ask and /search endpoints, all served from the one ``index``.
@@ -183,6 +212,8 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
             log.exception("upload of %s failed", [p.name for p in paths])
             msg = ('<div class="dl-msg dl-error" role="alert">The upload failed on the server; '
                    'nothing was added.</div>')
+        finally:
+            remove_claimed(paths, index.store.root / _INCOMING)  # read (and copied to <index>/uploads/ if added)
         return (msg, None, *on_load())
 
     def clear():
@@ -190,6 +221,8 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
 
     def ask(question: str, since: str | None = None, until: str | None = None) -> tuple[str, list[dict]]:
         """Answer a question from the articles: the answer with its sources as text, and the citations."""
+        question = _text("question", question)
+        since, until = _text("since", since, optional=True), _text("until", until, optional=True)
         try:
             final = None
             for final in answer_stream(question, since=since or None, until=until or None, index=index,
@@ -206,9 +239,11 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
 
     def search(query: str, k: int = 5, since: str | None = None, until: str | None = None) -> list[dict]:
         """The k passages that best match the query, each with file, date, headline and offsets."""
+        query, k = _text("query", query), _whole_number("k", k, 1, 100)
+        since, until = _text("since", since, optional=True), _text("until", until, optional=True)
         try:
             index.refresh()
-            return [h.to_dict() for h in index.search(query, int(k), since=since or None, until=until or None)]
+            return [h.to_dict() for h in index.search(query, k, since=since or None, until=until or None)]
         except RagError as e:
             raise gr.Error(str(e), print_exception=False) from e
         except Exception as e:
@@ -217,7 +252,7 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
 
     has_seeds = index.store.article_by_source(_SEED_MARKER) is not None
     pubs = _publisher_choices(index)
-    with gr.Blocks(title="Dateline: cited answers from the news", analytics_enabled=False) as demo:
+    with GuardedBlocks(title="Dateline: cited answers from the news", analytics_enabled=False) as demo:
         with gr.Column(elem_id="dl-top"):
             gr.HTML('<div class="dl-brand"><h1>Dateline</h1><p>Answers from the news archive, every sentence '
                     'quoted and cited with its file and date.</p></div>', js_on_load=None)
@@ -266,9 +301,11 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
         chat_inputs = [question, chat, since, until, sources, publishers]
         chat_outputs = [question, chat, cards, timeline, copy_text]
         # "undocumented": callable by gradio_client (the tests drive conversations with it), not advertised
-        question.submit(respond, chat_inputs, chat_outputs, api_name="chat", api_visibility="undocumented")
+        # every answer and search waits in one line, so the queue's concurrency limit bounds the CPU they take
+        question.submit(respond, chat_inputs, chat_outputs, api_name="chat", api_visibility="undocumented",
+                        concurrency_id="answer")
         chat.example_select(_example_text, None, question, api_visibility="private").then(
-            respond, chat_inputs, chat_outputs, api_visibility="private")
+            respond, chat_inputs, chat_outputs, api_visibility="private", concurrency_id="answer")
         clear_btn.click(clear, None, [chat, question, cards, timeline, copy_text], api_visibility="private")
         chat.clear(clear, None, [chat, question, cards, timeline, copy_text], api_visibility="private")
         copy_btn.click(None, copy_text, None, api_visibility="private",
@@ -282,8 +319,8 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
         # a page opened after an upload (or a re-index by another process) shows the archive as it is now
         demo.load(on_load, None, [status, sources, publishers, timeline], api_visibility="private",
                   show_progress="hidden")
-        gr.api(ask, api_name="ask")
-        gr.api(search, api_name="search")
+        gr.api(ask, api_name="ask", concurrency_id="answer")
+        gr.api(search, api_name="search", concurrency_id="answer")
     return demo
 
 
@@ -316,15 +353,17 @@ def access(settings: Settings) -> tuple[tuple[str, str] | None, str | None]:
                   f"and add articles. Add --auth user:password (or set DATELINE_AUTH).")
 
 
-def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> str:
-    """Start serving ``demo`` as ``settings`` say (host, port, auth); the local URL."""
+def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True, limits: Limits | None = None) -> str:
+    """Start serving ``demo`` as ``settings`` say (host, port, auth), behind the guard; the local URL."""
     auth, warning = access(settings)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    # api_open=False: /gradio_api/run/NAME would otherwise answer outside the queue and its limits
+    demo.queue(default_concurrency_limit=2, max_size=64, api_open=False)
     _, url, _ = demo.launch(
         server_name=settings.host, server_port=settings.port, share=False, auth=auth, show_error=False,
         max_file_size=settings.max_upload_bytes, enable_monitoring=False, prevent_thread_lock=True,
+        run_history=False, footer_links=["api"], app_kwargs=_guarded(demo, settings, auth is not None, limits),
         theme=THEME, css=CSS, head=HEAD, quiet=True,
     )
     if block:
@@ -333,13 +372,31 @@ def launch(demo: gr.Blocks, settings: Settings, *, block: bool = True) -> str:
     return url
 
 
-def serve(settings: Settings, *, index: Index | None = None, block: bool = True) -> tuple[gr.Blocks, str]:
+def _guarded(demo: gr.Blocks, settings: Settings, auth: bool, limits: Limits | None) -> dict:
+    """FastAPI arguments that put the guard in front of every route, sweep the upload folder, and drop /openapi.json.
+
+    The upload folder is swept only when it is Dateline's own, inside the index
+    (a GRADIO_TEMP_DIR set by hand may hold other apps' files).
+    """
+    folder = Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
+    own = folder if folder.is_relative_to((Path(settings.index) / _INCOMING).resolve()) else None
+    guard = Guard(limits or Limits(upload_bytes=settings.max_upload_bytes), auth=auth, incoming=own)
+    guard.blocks = demo
+    return {"middleware": [Middleware(GuardMiddleware, guard=guard)], "lifespan": guard.lifespan, "openapi_url": None}
+
+
+def serve(settings: Settings, *, index: Index | None = None, block: bool = True,
+          limits: Limits | None = None) -> tuple[gr.Blocks, str]:
     """Open the index (once), build the page and serve it; blocks unless ``block=False`` (tests).
 
-    Gradio's own upload folder is moved inside the index directory, so the file
-    routes can reach nothing outside the corpus and the index.
+    Gradio's own upload folder is moved inside the index directory, one per port,
+    so the file routes can reach nothing outside the corpus and the index, and a
+    server sweeping its folder never touches another's.
     """
     index = index or open_app_index(settings)
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.store.root / ".incoming").resolve()))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.store.root / _INCOMING / str(settings.port)).resolve()))
+    if block and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself
     demo = build_app(index, settings=settings)
-    return demo, launch(demo, settings, block=block)
+    return demo, launch(demo, settings, block=block, limits=limits)
