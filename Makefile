@@ -34,5 +34,9 @@ bench: install
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
 
+.PHONY: soak-web
+soak-web: install
+	$(PY) bench/soak_web.py
+
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

@@ -258,7 +258,8 @@ def _client_error(question: object, api: str, word: str, **kw) -> Check:
 def _chat_with(history: object) -> Check:
     def check() -> tuple[bool, str]:
         url = SHARED.plain().url
-        status, msg = join(url, fn_index(url, "chat"), ["Who handed Alec Baldwin the gun?", history, None, None, [], []])
+        data = ["Who handed Alec Baldwin the gun?", history, None, None, [], []]
+        status, msg = join(url, fn_index(url, "chat"), data)
         err = (msg.get("output") or {}).get("error") or ""
         return status == 200 and msg.get("success") is False and "could not be read" in err, err[:160]
     return check
@@ -452,7 +453,8 @@ def cases() -> list[tuple[str, Check]]:
         ("web: /search with 8 arguments", _arity("search", [ask_q, 1, None, None, 5, 6, 7, 8], "takes 4 arguments")),
         ("web: call/v2 with an unknown argument", _status("POST", "gradio_api/call/v2/ask", 422,
                                                            json_body={"question": ask_q, "x": 1})),
-        ("web: an endpoint that does not exist", _status("POST", "gradio_api/call/nosuch", 404, json_body={"data": []})),
+        ("web: an endpoint that does not exist", _status("POST", "gradio_api/call/nosuch", 404,
+                                                         json_body={"data": []})),
         ("web: a private page event called by name", _status("POST", "gradio_api/call/upload", 404,
                                                               json_body={"data": [None]})),
         ("web: queue/join with an unknown event number", _status("POST", "gradio_api/queue/join", 404,

@@ -57,8 +57,8 @@ def key_exposure(base_url: str, api_key: str | None) -> str | None:
 
     >>> key_exposure("http://10.0.0.5:8000/v1", "sk-1")
     'the LLM API key would travel in clear text to http://10.0.0.5:8000'
-    >>> key_exposure("http://127.0.0.1:11434/v1", "sk-1") is None and key_exposure("https://api.openai.com/v1", "sk-1") is None
-    True
+    >>> key_exposure("http://127.0.0.1:11434/v1", "sk-1"), key_exposure("https://api.openai.com/v1", "sk-1")
+    (None, None)
     """
     u = urlsplit(base_url)
     if not api_key or u.scheme.lower() != "http":

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
         if exposure and not self.allow_insecure_llm:
             from .errors import LLMError
 
-            raise LLMError(f"refusing to use the LLM server: {exposure}. Use an https:// URL or a server on this machine, "
-                           f"or pass --allow-insecure-llm (DATELINE_ALLOW_INSECURE_LLM=1) if that network is trusted")
+            raise LLMError(f"refusing to use the LLM server: {exposure}. Use an https:// URL or a server on this "
+                           f"machine, or pass --allow-insecure-llm (DATELINE_ALLOW_INSECURE_LLM=1) if that network "
+                           f"is trusted")
         return self

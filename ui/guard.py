@@ -13,8 +13,8 @@ FastAPI's ``middleware`` argument, so it sees each request before Gradio does):
   ``login_max_lock``). Failures are logged with the address, never the password.
 - calls (``queue/join``, ``call/NAME``, ``call/v2/NAME``): the event must exist
   (private page events only through the queue, by index) and get exactly its
-  arguments; a client may have ``client_calls`` calls waiting or running, and a
-  call that would wait longer than ``max_wait`` is told the server is busy.
+  arguments; a client may have ``client_calls`` calls waiting or running, and once
+  the head of the line has waited ``max_wait``, new calls are told the server is busy.
 - routes Dateline does not use (run history, deep links, OpenAPI, MCP...) answer 404.
 
 A client is an IP address, except on loopback, where every local process and a
@@ -57,7 +57,8 @@ Send = Callable[[Message], Awaitable[None]]
 _HOUR = 3600.0
 _MULTIPART_SLACK = 1_000_000  # headers and boundaries around the files of one upload request
 _DRAIN = 16_000_000  # read (and drop) a refused request's body up to this, so the client sees the reply
-_CALL = re.compile(r"/gradio_api/(?:(?P<join>queue/join)|call/(?P<v2>v2/)?(?P<name>[^/]+)|(?:run|api)/(?P<direct>[^/]+))/?")
+_CALL = re.compile(r"/gradio_api/(?:(?P<join>queue/join)|call/(?P<v2>v2/)?(?P<name>[^/]+)"
+                   r"|(?:run|api)/(?P<direct>[^/]+))/?")
 #: Routes Gradio serves that Dateline does not use; each could reveal or store something, so they answer 404.
 UNUSED_ROUTES = ("/openapi.json", "/gradio_api/openapi.json", "/gradio_api/runs", "/gradio_api/run-history",
                  "/gradio_api/deep_link", "/gradio_api/process_recording", "/gradio_api/mcp", "/gradio_api/vibe",
@@ -80,7 +81,7 @@ class Limits:
     login_max_lock: float = 900.0
     login_forget: float = 3600.0  # a client's failures are forgotten after this long without one
     client_calls: int = 8  # calls one client may have waiting or running (a page fires a few at once)
-    max_wait: float = 20.0  # seconds a new call may expect to wait in line before it is told to come back
+    max_wait: float = 20.0  # once the head of the line has waited this long, new calls are told to come back
     max_body: int = 2_000_000  # bytes of JSON in one call (a long conversation's history fits)
 
 
@@ -115,7 +116,7 @@ def _size(n: float) -> str:
 
 
 def sweep(folder: Path, *, older_than: float, keep: Path | None = None) -> int:
-    """Delete files under ``folder`` not modified for ``older_than`` seconds, then empty folders; how many files went."""
+    """Delete files under ``folder`` untouched for ``older_than`` seconds, then empty folders; how many files went."""
     if not folder.is_dir():
         return 0
     cutoff, gone = time.time() - older_than, 0
@@ -141,13 +142,16 @@ class _QueueView:
     def calls_of(self, owner: Callable[[Any], str], key: str) -> int:
         return sum(1 for e in list(self.queue.event_ids_to_events.values()) if owner(e) == key)
 
-    def expected_wait(self, fn: Any) -> float:
-        """Seconds a call of ``fn`` joining now should wait before it starts: the line ahead times the mean run."""
+    def waited(self, fn: Any) -> float:
+        """Seconds the call at the head of ``fn``'s line has waited so far: what a newcomer can expect, observed.
+
+        (Gradio's own estimate, the mean run time times the line, runs several times
+        too high under load: the runs share one interpreter with the streams they answer.)
+        """
         group = self.queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
-        timing = self.queue.process_time_per_fn.get(fn)
-        if group is None or timing is None or not timing.count:
+        if group is None or not group.queue:
             return 0.0
-        return len(group.queue) / max(1, group.concurrency_limit or 1) * timing.avg_time
+        return time.monotonic() - min(e.enqueue_time for e in list(group.queue))
 
 
 @dataclasses.dataclass
@@ -288,11 +292,11 @@ class Guard:
             log.info("busy: %s already has %d calls waiting or running", key, mine)
             return _reply(429, f"busy: {mine} of your requests are already waiting or running; "
                                f"try again when one has finished", retry_after=2)
-        wait = view.expected_wait(fn)
+        wait = view.waited(fn)
         if wait > self.limits.max_wait:
-            log.info("busy: a call of %s would wait about %.1f s; told to come back", fn.name, wait)
-            return _reply(503, f"busy: about {_seconds(wait)} of questions are waiting; try again in a moment",
-                          retry_after=min(wait, 60))
+            log.info("busy: the line for %s has waited %.1f s; a new call was told to come back", fn.name, wait)
+            return _reply(503, f"busy: questions are waiting {_seconds(wait)} for an answer now; try again in a "
+                               f"moment", retry_after=min(wait, 60))
         return None
 
 
@@ -379,8 +383,8 @@ class GuardMiddleware:
             return
         size, now = int(length), time.monotonic()
         if size > lim.upload_files * lim.upload_bytes + _MULTIPART_SLACK:
-            await self._refuse(receive, send, _reply(
-                413, f"an upload may hold at most {lim.upload_files} files of {_size(lim.upload_bytes)} each", text=True))
+            most = f"an upload may hold at most {lim.upload_files} files of {_size(lim.upload_bytes)} each"
+            await self._refuse(receive, send, _reply(413, most, text=True))
             return
         used, files, frees_in = g.upload_usage(client, now)
         if used + size > lim.client_upload_bytes or files >= lim.client_upload_files:
