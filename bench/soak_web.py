@@ -511,6 +511,8 @@ class LoadResult:
     latencies: list[float]
     errors: list[str]
     per_user: list[int]
+    server_cpu: float = float("nan")  # CPU seconds the server process used during the run
+    client_cpu: float = float("nan")  # CPU seconds this process (the users) used
 
     @property
     def answers(self) -> int:
@@ -522,20 +524,35 @@ class LoadResult:
 
     def row(self) -> str:
         p50, p95, top = self.quantile(0.5), self.quantile(0.95), max(self.latencies, default=float("nan"))
+        per = max(1, self.answers) / 1000
         return (f"| {self.users} | {self.answers} | {len(self.errors)} | {p50:.2f} | {p95:.2f} | {top:.2f} | "
-                f"{top / p50:.1f}x | {self.answers / self.seconds:.1f} | {min(self.per_user)}-{max(self.per_user)} |")
+                f"{top / p50:.1f}x | {self.answers / self.seconds:.1f} | {min(self.per_user)}-{max(self.per_user)} | "
+                f"{self.server_cpu / per:.0f} / {self.client_cpu / per:.0f} |")
 
 
-HEADER = ("| users | answers | errors | p50 s | p95 s | max s | max/p50 | answers/s | answers per user |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| users | answers | errors | p50 s | p95 s | max s | max/p50 | answers/s | answers per user "
+          "| CPU ms per answer: server / users |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def _questions() -> list[str]:
     return [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
 
 
-def load(url: str, users: int, seconds: float, *, during: Callable[[], None] | None = None) -> LoadResult:
-    """``users`` gradio_client users asking /ask back to back for ``seconds``; ``during`` runs mid-way."""
+def load(url: str, users: int, seconds: float, *, during: Callable[[], None] | None = None,
+         server_pid: int | None = None) -> LoadResult:
+    """``users`` gradio_client users asking /ask back to back for ``seconds``; ``during`` runs mid-way.
+
+    With ``server_pid``, the CPU time the server and these users spent while asking is recorded too.
+    """
     from gradio_client import Client
 
     questions = _questions()
@@ -571,6 +588,7 @@ def load(url: str, users: int, seconds: float, *, during: Callable[[], None] | N
     threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
     for t in threads:
         t.start()
+    cpu0, mine0 = _cpu_seconds(server_pid) if server_pid else float("nan"), time.process_time()
     deadline = time.monotonic() + seconds
     start.wait()
     if during is not None:
@@ -578,10 +596,12 @@ def load(url: str, users: int, seconds: float, *, during: Callable[[], None] | N
         during()
     for t in threads:
         t.join(seconds + 120)
+    server_cpu = (_cpu_seconds(server_pid) if server_pid else float("nan")) - cpu0
+    client_cpu = time.process_time() - mine0
     for c in clients:
         with contextlib.suppress(Exception):
             c.close()
-    return LoadResult(users, seconds, latencies, errors, per_user)
+    return LoadResult(users, seconds, latencies, errors, per_user, server_cpu, client_cpu)
 
 
 def upload_under_load(url: str, report: list[str]) -> Callable[[], None]:
@@ -613,7 +633,7 @@ def run_load(users: Sequence[int], seconds: float) -> bool:
         server = Server(index, SHARED.dir / f"load-{n}.log").start()
         try:
             during = upload_under_load(server.url, notes) if n == min(users) else None
-            result = load(server.url, n, seconds, during=during)
+            result = load(server.url, n, seconds, during=during, server_pid=server.proc.pid)
         finally:
             server.stop()
         print(result.row(), flush=True)
