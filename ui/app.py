@@ -12,6 +12,7 @@ follow-up is read against.
     text, citations = Client("http://127.0.0.1:7860/").predict("Who handed Alec Baldwin the gun?", api_name="/ask")
 """
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -380,7 +381,8 @@ def _guarded(demo: gr.Blocks, settings: Settings, auth: bool, limits: Limits | N
     """
     folder = Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
     own = folder if folder.is_relative_to((Path(settings.index) / _INCOMING).resolve()) else None
-    guard = Guard(limits or Limits(upload_bytes=settings.max_upload_bytes), auth=auth, incoming=own)
+    limits = dataclasses.replace(limits or Limits(), upload_bytes=settings.max_upload_bytes)  # one file limit
+    guard = Guard(limits, auth=auth, incoming=own)
     guard.blocks = demo
     return {"middleware": [Middleware(GuardMiddleware, guard=guard)], "lifespan": guard.lifespan, "openapi_url": None}
 

@@ -70,7 +70,7 @@ UNUSED_ROUTES = ("/openapi.json", "/gradio_api/openapi.json", "/gradio_api/runs"
 class Limits:
     """What one client may do, and how long anyone waits; the defaults suit one newsroom on 2 cores."""
 
-    upload_bytes: int = 5_000_000  # per file (Settings.max_upload_bytes)
+    upload_bytes: int = 5_000_000  # per file; launch() sets it from Settings.max_upload_bytes
     upload_files: int = 20  # per request
     client_upload_bytes: int = 50_000_000  # per client per hour, counting every byte sent to the upload route
     client_upload_files: int = 200  # per client per hour
