@@ -50,5 +50,9 @@ bench-formats: install
 soak: install
 	$(PY) bench/soak.py
 
+.PHONY: soak-web
+soak-web: install
+	$(PY) bench/soak_web.py
+
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

@@ -20,7 +20,8 @@ from gradio_client import Client
 
 from rag import Answer, Article, Citation, Index, RagError, Report, Settings, index_corpus
 from tests.conftest import GUN, ROOT
-from ui.app import access, build_app, launch, render_cards, render_timeline, serve
+from ui.app import access, build_app, launch, serve
+from ui.render import render_cards, render_timeline
 
 GUN_QUESTION = "Who handed Alec Baldwin the gun?"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio
