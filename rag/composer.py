@@ -40,6 +40,7 @@ class Pick:
     evidence: Evidence
     also_in: tuple[Report, ...] = ()
     label: str = ""
+    update: bool = False  # a newer report on the point of the others: the answer reads as a chronology
 
 
 def _norm(text: str) -> str:
@@ -192,7 +193,7 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     if q.generic:
         return [Pick(c, also) for c, also in (_collapse(idx, e, pool, norm_cache) for e in _headlines(ev, q, t))]
     # a sentence without the kind of thing asked for (no name for "who ...?") cannot state the answer
-    fitting = [e for e in ev if e.fits and e.score >= t.get("extra", 0.6) * best.score]
+    fitting = [e for e in ev[:8] if e.fits]
     if fitting and not best.fits:
         best = fitting[0]
     floor = max(t.get("extra", 0.6) * best.score, t.get("extra_min", 0.0))
@@ -221,8 +222,11 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
         if e in chosen or _restates(idx, chosen, e, limit):
             continue
         chosen.append(e)
+    updates: list[Evidence] = []
     if q.order is None and not q.generic:
+        before = list(chosen)
         chosen = _with_update(idx, chosen, ev, t)
+        updates = [e for e in chosen if e not in before]
     chosen = _with_full_name(chosen, named, span_best.span if sure else None, int(t.get("max_sentences", 3)))
     out, seen = [], set()
     for e in chosen:
@@ -230,7 +234,7 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
         if (c.hit.source, c.sentence.start) in seen:
             continue
         seen.add((c.hit.source, c.sentence.start))
-        out.append(Pick(c, also))
+        out.append(Pick(c, also, update=e in updates))
     return out
 
 
@@ -314,7 +318,8 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tupl
     """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations."""
     labelled = any(p.label for p in picks)
     dates = {p.evidence.hit.date for p in picks}
-    by_date = len(dates) > 1 and not labelled
+    dated = len(dates) > 1 and not labelled  # each line says when it was reported
+    by_date = dated and any(p.update for p in picks)  # a newer report updates the others: a chronology
     if by_date:  # oldest report first; within a day, the best sentence first
         rank = {id(p): i for i, p in enumerate(picks)}
         picks = sorted(picks, key=lambda p: (p.evidence.hit.date or dt.date.min, rank[id(p)]))
@@ -326,6 +331,8 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tupl
             label = f"{p.label}: "
         elif by_date:
             label = f"Latest, {h.date}: " if n == len(picks) and h.date else f"{h.date or 'Undated'}: "
+        elif dated:
+            label = f"{h.date or 'Undated'}: "
         parts.append(f"{label}{_inert(e.sentence.text)} [{n}]")
         span = e.span if e.span and e.span.score >= span_floor else None
         cites.append(Citation(
@@ -333,4 +340,4 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tupl
             p.also_in, h.publisher, h.url, h.text, h.start,
             answer_start=span.start if span else -1, answer_end=span.end if span else -1, label=p.label,
         ))
-    return ("\n" if (by_date or labelled) else " ").join(parts), tuple(cites)
+    return ("\n" if (dated or labelled) else " ").join(parts), tuple(cites)

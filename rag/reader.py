@@ -315,7 +315,7 @@ class Reader:
         if not q_idf:
             q_idf = {w: 1.0 for w in _stems(q.search)}
         total = sum(q_idf.values()) or 1.0
-        q_names = {n.lower() for n in q.names}
+        q_names = {n.lower() for n in q.names} | {w.lower() for n in q.names for w in n.split()}
         name_words = {w.lower() for n in q.names for w in n.split()}
         q_stems = _stems(q.search)
         n = len(cands)
@@ -405,7 +405,7 @@ class Reader:
 
         ``common`` are the ordinary words of every sentence read (see ``common_words``).
         """
-        q_names = {n.lower() for n in q.names}
+        q_names = {n.lower() for n in q.names} | {w.lower() for n in q.names for w in n.split()}
         q_stems = _stems(q.search)
         found: list[tuple[int, Span, float]] = []
         common = common if common is not None else common_words([e.sentence.text for e in ev])

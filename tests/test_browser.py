@@ -156,10 +156,10 @@ def test_a_file_type_dateline_cannot_read_is_refused_with_a_message(page, app, t
     """The page names the types it takes (the server refuses the rest too: tests/test_server_security.py)."""
     _, index = app
     incoming = sorted((index.store.root / ".incoming").rglob("*"))
-    f = tmp_path / "evil.html"
-    f.write_text("<script>alert(1)</script>")
+    f = tmp_path / "evil.svg"
+    f.write_text("<svg onload=alert(1)/>")
     open_accordion(page, "add-articles")
     page.locator("#upload input[type=file]").set_input_files(str(f))
-    page.get_by_text("Invalid file type: evil.html.").wait_for()
+    page.get_by_text("Invalid file type: evil.svg.").wait_for()
     assert sorted((index.store.root / ".incoming").rglob("*")) == incoming
     assert page.locator("#upload-status .dl-ok").count() == 0

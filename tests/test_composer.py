@@ -25,10 +25,18 @@ def test_article_text_cannot_forge_a_citation_marker():
 def test_reports_of_different_days_read_as_a_chronology_newest_marked():
     old = _ev("He does not expect to be charged.", "a.txt", dt.date(2021, 12, 24))
     new = _ev("He has been charged with involuntary manslaughter.", "b.txt", dt.date(2023, 1, 31))
-    text, cites = render([Pick(new), Pick(old)])
+    text, cites = render([Pick(new, update=True), Pick(old)])
     assert text.splitlines() == ["2021-12-24: He does not expect to be charged. [1]",
                                  "Latest, 2023-01-31: He has been charged with involuntary manslaughter. [2]"]
     assert [c.date for c in cites] == [dt.date(2021, 12, 24), dt.date(2023, 1, 31)]
+
+
+def test_reports_of_different_days_without_an_update_keep_the_best_first_each_dated():
+    best = _ev("The jury found the armorer guilty of manslaughter.", "v.txt", dt.date(2024, 3, 6))
+    other = _ev("The 42-year-old was killed on set.", "a.txt", dt.date(2022, 1, 3))
+    text, _ = render([Pick(best), Pick(other)])
+    assert text.splitlines() == ["2024-03-06: The jury found the armorer guilty of manslaughter. [1]",
+                                 "2022-01-03: The 42-year-old was killed on set. [2]"]
 
 
 def test_comparison_sides_carry_publisher_and_date_labels():

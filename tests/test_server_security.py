@@ -184,7 +184,7 @@ def test_the_upload_event_will_not_read_a_file_nobody_uploaded(server):
 
 # -- the raw upload route ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("files, status, says", [
-    ([("evil.html", b"<script>alert(1)</script>")], 415, "evil.html: Dateline reads only .txt .json .jsonl files"),
+    ([("evil.svg", b"<svg onload=alert(1)/>")], 415, "evil.svg: Dateline reads only .warc.gz"),
     ([("ok.txt", b" date 2024-01-01 ok\n\nok"), ("evil.svg", b"<svg onload=alert(1)/>"), ("evil.exe", b"MZ")],
      415, "evil.svg, evil.exe: Dateline reads only"),
     ([(f"f{i}.txt", b"x") for i in range(21)], 413, "an upload may hold at most 20 files"),
