@@ -27,6 +27,7 @@ __all__ = ["Answer", "Citation", "Report", "LLMConfig", "answer", "answer_stream
 
 LLM_PASSAGES = 6  # passages numbered in the prompt: the best retrieved, copies removed
 SEARCH_K = 12  # passages retrieved for the reader
+SEARCH_K_COMPARE = 20  # a comparison names several reports: each needs its passages among them
 NEIGHBOURS = (3, 8)  # the other chunks of the top 3 articles (up to 8 each) are read too
 
 
@@ -68,7 +69,8 @@ def gather(idx: Index, q: Question, *, sources=None, publishers=None) -> tuple[l
     Returns (hits, rank of each, copies): a passage repeating an earlier, better one
     is not read again but is remembered as another report carrying it.
     """
-    hits = idx.search(q.search, k=SEARCH_K, since=q.since, until=q.until, sources=sources, publishers=publishers)
+    k = SEARCH_K_COMPARE if q.compares else SEARCH_K
+    hits = idx.search(q.search, k=k, since=q.since, until=q.until, sources=sources, publishers=publishers)
     ranks = [float(i) for i in range(len(hits))]
     have = {h.chunk for h in hits}
     top = list(dict.fromkeys(h.source for h in hits))[: NEIGHBOURS[0]]

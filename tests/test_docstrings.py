@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import SEEDS
 
-MODULES = ["rag.answering", "rag.dates", "rag.query", "rag.retrieval", "rag.uploads"]
+MODULES = ["rag.analysis", "rag.answering", "rag.dates", "rag.generation", "rag.query", "rag.retrieval", "rag.uploads"]
 
 pytestmark = pytest.mark.model
 
