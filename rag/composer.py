@@ -165,12 +165,14 @@ def _compare(idx: Index, q: Question, ev: Sequence[Evidence], t: dict, answer: s
         if best not in chosen:
             chosen.append(best)
             used.add(best.hit.source)
-    # a part may stand for several reports ("the TechCrunch articles on X and on Y"): the next best articles,
-    # rated nearly as highly, fill the answer up to its usual length, one side each
-    # (a comparison has two sides at least: the second may be any report the reader rates above the floor)
+    # a part may stand for several reports ("the TechCrunch articles on X and on Y"), and a side may have
+    # gone to the wrong article: the next best articles, rated nearly as highly, fill the answer up to its
+    # usual length, one side each (a comparison has two sides at least: the second may be any report the
+    # reader rates above the floor). Chosen on MultiHop-RAG dev over filling only the parts' count:
+    # cites every gold article 0.53 against 0.51, gold fact in the answer 0.77 against 0.76, median length 2.
     near = t.get("extra", 0.6) * ev[0].score
     for e in ev:
-        if len(chosen) >= min(len(q.parts), int(t.get("max_sentences", 3))):
+        if len(chosen) >= int(t.get("max_sentences", 3)):
             break
         if e.hit.source not in used and (e.score >= near or (len(chosen) < 2 and e.score >= floor)):
             chosen.append(e)
