@@ -20,7 +20,7 @@ from .store import recorded_encoder as _faiss_encoder
 from .store import recorded_paths as _faiss_paths
 
 __all__ = ["Location", "location", "shown", "exists", "open_store", "recorded_encoder", "recorded_paths",
-           "uploads_dir", "write_index", "cache_key", "is_database"]
+           "local_dir", "uploads_dir", "write_index", "cache_key", "is_database"]
 
 Location = Path | str
 
@@ -104,16 +104,20 @@ def recorded_paths(loc: Location) -> list[str] | None:
     return _faiss_paths(Path(loc))
 
 
-def uploads_dir(loc: Location) -> Path:
-    """Where files uploaded to the index at ``loc`` are kept: ``<index>/uploads/`` for a directory; for a URL,
-    a folder on this machine named after the database (``$XDG_DATA_HOME/dateline/uploads/<digest>``)."""
+def local_dir(loc: Location) -> Path:
+    """The index's folder on this machine: the index directory itself; for a URL, a folder named after the
+    database (``$XDG_DATA_HOME/dateline/indexes/<digest of the URL without its password>``)."""
     if is_database(loc):
         from .pgstore import redact
 
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-        digest = hashlib.sha256(redact(str(loc)).encode()).hexdigest()[:16]
-        return base / "dateline" / "uploads" / digest
-    return Path(loc) / UPLOADS_DIR
+        return base / "dateline" / "indexes" / hashlib.sha256(redact(str(loc)).encode()).hexdigest()[:16]
+    return Path(loc)
+
+
+def uploads_dir(loc: Location) -> Path:
+    """Where files uploaded to the index at ``loc`` are kept: ``uploads/`` in its local folder (``local_dir``)."""
+    return local_dir(loc) / UPLOADS_DIR
 
 
 def cache_key(loc: Location) -> str:

@@ -36,6 +36,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import math
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
@@ -69,13 +70,22 @@ _ARTICLE_COLUMNS = ("id, source, content_id, title, published, publisher_id, url
 
 
 def redact(url: str) -> str:
-    """``url`` with its password hidden, fit for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    """``url`` with its password (in the address or a ``password=`` parameter) hidden, fit for messages.
+
+    >>> redact("postgresql://ann:s3cret@db.example/news?password=s3cret&sslmode=require")
+    'postgresql://ann:***@db.example/news?password=***&sslmode=require'
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("://", 1)[0] + "://…"
+    if password:
+        user, host = parts.netloc.rsplit("@", 1)
+        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
+    if "password=" in parts.query:
+        parts = parts._replace(query=re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query))
+    return urllib.parse.urlunsplit(parts)
 
 
 def _key(text: str) -> int:
@@ -262,6 +272,11 @@ class PgFacts:
         """Article number of every chunk id given out so far (``cap_per_article`` reads it)."""
         return self.store.article_of
 
+    @property
+    def order(self) -> np.ndarray:
+        """Writing order of every chunk id given out so far: how ranking breaks ties."""
+        return self.store.order
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         with self.store.reading():
@@ -296,7 +311,15 @@ class PgFacts:
 
 
 class PgStore:
-    """A PostgreSQL + pgvector index as one snapshot: reopened (``reopen``) when its version moves."""
+    """A PostgreSQL + pgvector index as one snapshot: reopened (``reopen``) when its version moves.
+
+    ``exact_rows`` (default ``EXACT_ROWS``) is the most allowed chunks scored
+    exactly before the HNSW index is tried; ``route`` says how the last vector
+    search went: "exact", "hnsw", or "hnsw+exact" when the walk found too few.
+    """
+
+    exact_rows = EXACT_ROWS
+    route = ""
 
     def __init__(self, url: str, meta: dict, feats: Features, publishers: dict[int, str]):
         self.url, self.manifest, self.features, self.publishers = url, meta, feats, publishers
@@ -306,6 +329,7 @@ class PgStore:
         self._chunk_handle: dict[tuple[int, int], int] = {}
         self._chunk_keys: list[tuple[int, int]] = []
         self._rows = np.zeros((256, 4), dtype=np.int64)  # per chunk handle: article handle, start, end, position
+        self._seq = np.zeros(256, dtype=np.int64)  # per chunk handle: its place in writing order (ties go by it)
         self._article_handle: dict[int, int] = {}
         self._article_keys: list[int] = []
         self._articles: collections.OrderedDict[int, Article] = collections.OrderedDict()
@@ -408,10 +432,10 @@ class PgStore:
 
     # -- chunk ids: small numbers for the database's 64-bit keys --------------------------------
     def _intern(self, rows: Iterable[Sequence[int]]) -> np.ndarray:
-        """Chunk ids for rows (article key, chunk key, start, end, position), given out on first sight."""
+        """Chunk ids for rows (article key, chunk key, start, end, position, seq), given out on first sight."""
         out = []
         with self._lock:
-            for ak, ck, start, end, pos in rows:
+            for ak, ck, start, end, pos, seq in rows:
                 h = self._chunk_handle.get((ak, ck))
                 if h is None:
                     h = len(self._chunk_keys)
@@ -419,7 +443,9 @@ class PgStore:
                     self._chunk_handle[(ak, ck)] = h
                     if h >= len(self._rows):
                         self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+                        self._seq = np.concatenate([self._seq, np.zeros_like(self._seq)])
                     self._rows[h] = (self._article_number(ak), start, end, pos)
+                    self._seq[h] = seq
                 out.append(h)
         return np.asarray(out, dtype=np.int64)
 
@@ -433,6 +459,12 @@ class PgStore:
     @property
     def article_of(self) -> np.ndarray:
         return self._rows[: len(self._chunk_keys), 0]
+
+    @property
+    def order(self) -> np.ndarray:
+        """Per chunk id, its place in the order the chunks were written: equal scores are ranked by it, as
+        the FAISS store ranks them by chunk id (its order of writing too), so both rank ties alike."""
+        return self._seq[: len(self._chunk_keys)]
 
     # -- articles and chunks ---------------------------------------------------------------------
     def _article_from_row(self, r) -> Article:
@@ -477,7 +509,7 @@ class PgStore:
 
     def chunk_ids(self, source: str) -> np.ndarray:
         """The chunk ids of the article cited as ``source``, in their order in the article."""
-        rows = self._execute("SELECT article_id, id, start_char, end_char, position FROM dateline_chunks "
+        rows = self._execute("SELECT article_id, id, start_char, end_char, position, seq FROM dateline_chunks "
                              "WHERE article_id = %s ORDER BY position", (article_key(source),)).fetchall()
         return self._intern(rows)
 
@@ -516,7 +548,7 @@ class PgStore:
         whole chunk table once per snapshot: for archives that fit in memory."""
         if self._all_rows is None:
             self.articles  # noqa: B018  (numbers every article first)
-            self._intern(self._execute("SELECT article_id, id, start_char, end_char, position FROM dateline_chunks "
+            self._intern(self._execute("SELECT article_id, id, start_char, end_char, position, seq FROM dateline_chunks "
                                        "ORDER BY article_id, position"))
             self._all_rows = self._rows[: len(self._chunk_keys)].copy()
         return self._all_rows
@@ -563,24 +595,28 @@ class PgStore:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         params: dict = {"q": np.ascontiguousarray(query, dtype=np.float32), "k": k}
         pred = where.sql(params) if where is not None else "TRUE"
-        sql = (f"SELECT article_id, id, start_char, end_char, position, embedding <#> %(q)s AS d "
+        sql = (f"SELECT article_id, id, start_char, end_char, position, seq, embedding <#> %(q)s AS d "
                f"FROM dateline_chunks WHERE {pred} ORDER BY d")
         ef = math.ceil(EF_SLACK * k * len(self) / max(n, 1))
         rows = None
         with self.reading():
             self._execute("SET LOCAL jit = off")
-            if self.kind == "hnsw" and self.features.hnsw and n > EXACT_ROWS and ef <= HNSW_EF_MAX:
+            route = "exact"
+            if self.kind == "hnsw" and self.features.hnsw and n > self.exact_rows and ef <= HNSW_EF_MAX:
                 self._execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k, ef)}")
                 if self.features.iterative and where is not None:
                     self._execute("SET LOCAL hnsw.iterative_scan = strict_order")
                 rows = self._execute(sql + " LIMIT %(k)s", params).fetchall()
+                route = "hnsw"
                 if len(rows) < k:  # the walk found too few allowed rows: score them all
-                    rows = None
+                    rows, route = None, "hnsw+exact"
             if rows is None:
                 self._execute("SET LOCAL enable_indexscan = off")  # no HNSW: every allowed vector is scored
-                rows = self._execute(sql + ", article_id, id LIMIT %(k)s", params).fetchall()
-        ids = self._intern([r[:5] for r in rows])
-        return -np.array([r[5] for r in rows], dtype=np.float32), ids
+                rows = self._execute(sql + ", seq LIMIT %(k)s", params).fetchall()
+            self.route = route
+        rows.sort(key=lambda r: (r[6], r[5]))  # the graph walk orders by distance only
+        ids = self._intern([r[:6] for r in rows])
+        return -np.array([r[6] for r in rows], dtype=np.float32), ids
 
 
 class PgLexical:
@@ -655,7 +691,7 @@ class PgLexical:
             rows = self._bm25(terms, weights, terms, k, allowed)
         if not rows:
             return none
-        return np.array([r[5] for r in rows], dtype=np.float32), self.store._intern([r[:5] for r in rows])
+        return np.array([r[6] for r in rows], dtype=np.float32), self.store._intern([r[:6] for r in rows])
 
     def _bm25(self, terms, weights, fetch, k, allowed):
         c = self.store.manifest["counts"]
@@ -665,14 +701,14 @@ class PgLexical:
         pred = allowed.where.sql(params) if allowed is not None else "TRUE"
         return self.store._execute(f"""
             WITH q(term, w) AS (SELECT * FROM unnest(%(terms)s::text[], %(weights)s::float8[]))
-            SELECT c.article_id, c.id, c.start_char, c.end_char, c.position,
+            SELECT c.article_id, c.id, c.start_char, c.end_char, c.position, c.seq,
                    sum(q.w * cardinality(u.positions)
                        / (cardinality(u.positions) + %(k1)s * (1 - %(b)s + %(b)s * c.n_terms / %(avgdl)s))) AS s
             FROM dateline_chunks c
             CROSS JOIN LATERAL unnest(ts_filter(setweight(c.terms, 'A', %(terms)s::text[]), '{{a}}')) u
             JOIN q ON q.term = u.lexeme
             WHERE c.terms @@ %(tsq)s::tsquery AND {pred}
-            GROUP BY 1, 2, 3, 4, 5 ORDER BY s DESC, c.article_id, c.id LIMIT %(k)s""", params).fetchall()
+            GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY s DESC, c.seq LIMIT %(k)s""", params).fetchall()
 
     def _sentence_terms(self, i: int) -> list[frozenset[str]]:
         with self._lock:
@@ -691,7 +727,7 @@ class PgLexical:
 
     def sentence_match(self, query: str, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``chunks`` with a positive best-sentence score (summed IDF of the question's terms one sentence
-        holds), best first; ties: lower id first."""
+        holds), best first; ties: written first, first."""
         chunks = np.asarray(chunks, dtype=np.int64)
         idf, _ = self.term_weights(query)
         if not idf or not len(chunks):
@@ -699,7 +735,7 @@ class PgLexical:
         self.store._fetch(self.store._article_keys[int(self.store._rows[i, 0])] for i in chunks)
         s = np.array([max((sum(idf[w] for w in sent if w in idf) for sent in self._sentence_terms(int(i))), default=0.0)
                       for i in chunks], dtype=np.float32)
-        order = np.lexsort((chunks, -s))
+        order = np.lexsort((self.store._seq[chunks], -s))
         order = order[s[order] > 0]
         return s[order], chunks[order]
 

@@ -56,7 +56,7 @@ def create_schema(conn, dimension: int) -> None:
             article_id bigint NOT NULL REFERENCES dateline_articles (id) ON DELETE CASCADE,
             id bigint NOT NULL, position integer NOT NULL, start_char integer NOT NULL, end_char integer NOT NULL,
             published date, publisher_id integer, embedding vector({int(dimension)}) NOT NULL,
-            terms tsvector NOT NULL, n_terms integer NOT NULL,
+            terms tsvector NOT NULL, n_terms integer NOT NULL, seq bigint NOT NULL,
             PRIMARY KEY (article_id, id));
         CREATE INDEX dateline_chunks_published ON dateline_chunks (published, publisher_id);
         CREATE INDEX dateline_chunks_publisher ON dateline_chunks (publisher_id, published);
@@ -226,15 +226,16 @@ def _stored(conn, sources: Sequence[str]) -> list[Article]:
 
 
 def _old_chunks_of(conn, articles: Sequence[Article]) -> dict[str, list[tuple]]:
-    """The stored chunks (position, start, end, vector) of ``articles``: rewritten with their vectors kept."""
+    """The stored chunks (position, start, end, vector, seq) of ``articles``: rewritten with their vectors and
+    places kept."""
     if not articles:
         return {}
     by_key = {article_key(a.source): a.source for a in articles}
     out: dict[str, list[tuple]] = {s: [] for s in by_key.values()}
-    for ak, pos, start, end, vec in conn.execute(
-            "SELECT article_id, position, start_char, end_char, embedding FROM dateline_chunks "
+    for ak, pos, start, end, vec, seq in conn.execute(
+            "SELECT article_id, position, start_char, end_char, embedding, seq FROM dateline_chunks "
             "WHERE article_id = ANY(%s) ORDER BY article_id, position", (list(by_key),)):
-        out[by_key[ak]].append((pos, start, end, as_array(vec)))
+        out[by_key[ak]].append((pos, start, end, as_array(vec), seq))
     return out
 
 
@@ -249,10 +250,10 @@ def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chu
             _drop_schema(conn)
         create_schema(conn, dimension)
         counts = {"articles": 0, "chunks": 0, "terms": 0}
-        version = 0
+        version = next_seq = 0
     else:
         counts = dict(meta["counts"])
-        version = meta["version"]
+        version, next_seq = meta["version"], meta.get("next_seq", 0)
     old_vectors = _old_chunks_of(conn, rewrite)
     df: collections.Counter[str] = collections.Counter()
     days: set[dt.date | None] = set()
@@ -261,6 +262,7 @@ def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chu
         days |= {d for (d,) in conn.execute("SELECT DISTINCT published FROM dateline_days")}
         conn.execute("DELETE FROM dateline_articles; DELETE FROM dateline_terms; DELETE FROM dateline_days")
         counts = {"articles": 0, "chunks": 0, "terms": 0}
+        next_seq = 0
     elif gone:
         for term, n in conn.execute("SELECT u.lexeme, count(*) FROM dateline_chunks c, unnest(c.terms) u "
                                     "WHERE c.article_id = ANY(%s) GROUP BY 1", (gone,)):
@@ -282,12 +284,14 @@ def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chu
                      ([publishers[n] for n in names], names))
 
     stem = _stemmer_once(_stemmer)
-    rows_of: list[tuple[Article, list[tuple[int, int, int, np.ndarray]]]] = []
-    offset = 0
-    for a, cs in zip(to_embed, chunks):
-        rows_of.append((a, [(c.position, c.start, c.end, vectors[offset + n]) for n, c in enumerate(cs)]))
-        offset += len(cs)
+    rows_of: list[tuple[Article, list[tuple[int, int, int, np.ndarray, int]]]] = []
     rows_of += [(a, old_vectors.get(a.source, [])) for a in rewrite]
+    offset = 0
+    for a, cs in zip(to_embed, chunks):  # in the FAISS store's order: chunk ids rise as chunks are written
+        rows_of.append((a, [(c.position, c.start, c.end, vectors[offset + n], next_seq + offset + n)
+                            for n, c in enumerate(cs)]))
+        offset += len(cs)
+    next_seq += offset
     with conn.cursor().copy(
             "COPY dateline_articles (id, source, content_id, meta_hash, title, published, publisher_id, url, author, "
             "date_source, date_confidence, updated, excerpt, body, origin, n_chunks) FROM STDIN") as copy:
@@ -299,13 +303,13 @@ def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chu
             days.add(a.date)
     with conn.cursor().copy(
             "COPY dateline_chunks (article_id, id, position, start_char, end_char, published, publisher_id, embedding, "
-            "terms, n_terms) FROM STDIN") as copy:
+            "terms, n_terms, seq) FROM STDIN") as copy:
         for a, rows in rows_of:
-            texts = [lexical_document(a.text[s:e], a) for _, s, e, _ in rows]
-            for (pos, s, e, vec), words in zip(rows, _words(texts, stem) if texts else []):
+            texts = [lexical_document(a.text[s:e], a) for _, s, e, _, _ in rows]
+            for (pos, s, e, vec, seq), words in zip(rows, _words(texts, stem) if texts else []):
                 copy.write_row((article_key(a.source), chunk_key(a.id, s, e), pos, s, e, a.date,
                                 publishers.get(a.publisher) if a.publisher else None, vec, tsvector_literal(words),
-                                len(words)))
+                                len(words), seq))
                 df.update(set(words))
                 counts["chunks"] += 1
                 counts["terms"] += len(words)
@@ -321,7 +325,7 @@ def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chu
                      "WHERE dateline_articles.id = m.id", ([article_key(s) for s in moved], list(moved.values())))
     _recount_days(conn, days)
     _vector_index(conn, new_meta["index_kind"], counts["chunks"], dimension)
-    values = dict(new_meta, counts=counts, version=version + 1,
+    values = dict(new_meta, counts=counts, version=version + 1, next_seq=next_seq,
                   created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     conn.execute("INSERT INTO dateline_meta (key, value) SELECT k, v FROM jsonb_each(%s::jsonb) AS e(k, v) "
                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(values),))

@@ -23,7 +23,7 @@ from .errors import CorpusError, IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
 from .location import (
-    cache_key, exists, location, open_store, recorded_encoder, recorded_paths, shown, uploads_dir, write_index,
+    cache_key, exists, local_dir, location, open_store, recorded_encoder, recorded_paths, shown, uploads_dir, write_index,
 )
 from .settings import is_database
 from .sources import UPLOADS
@@ -300,6 +300,14 @@ def _facts_for(store):
     return _Facts(store) if isinstance(store, Store) else store.facts()
 
 
+def _best_first(scores: dict[int, float], facts) -> list[int]:
+    """Chunk ids by score, highest first; equal scores in the store's order of writing (for FAISS: by id)."""
+    order = getattr(facts, "order", None)
+    if order is None:
+        return sorted(scores, key=lambda i: (-scores[i], i))
+    return sorted(scores, key=lambda i: (-scores[i], int(order[i])))
+
+
 def _cache_key(allowed) -> object:
     """A dense search's cache key for an allowed set: array bytes (FAISS) or the filter itself (PostgreSQL)."""
     return allowed.tobytes() if isinstance(allowed, np.ndarray) else allowed
@@ -352,6 +360,11 @@ class Index:
     @property
     def articles(self) -> list[Article]:
         return self.store.articles
+
+    @property
+    def local_dir(self) -> Path:
+        """The index's folder on this machine (its directory; for a database, ``rag.location.local_dir``)."""
+        return local_dir(self.store.root)
 
     @property
     def publishers(self) -> PublisherMatcher | None:
@@ -417,7 +430,7 @@ class Index:
             if named is not None:
                 for i, v in self._hybrid(query, qvec, named, depth, dense_cache, facts).items():
                     fused[i] = fused.get(i, 0.0) + t.metadata_weight * v
-        ranked = sorted(fused, key=lambda i: (-fused[i], i))
+        ranked = _best_first(fused, facts)
         if not s.coverage:
             return ranked, fused
         searches: list[tuple[str, np.ndarray | None, int]] = []  # (text, chunks searched, quota)
@@ -435,7 +448,7 @@ class Index:
             rankings = []
             for text, sel, _ in searches:
                 got = self._hybrid(text, qvec, sel, depth, dense_cache, facts)
-                rankings.append(cap_per_article(sorted(got, key=lambda i: (-got[i], i)), facts.article_of, s.per_article))
+                rankings.append(cap_per_article(_best_first(got, facts), facts.article_of, s.per_article))
             quotas = [q for *_, q in searches]
             if t.lead:
                 rankings.insert(0, ranked)

@@ -511,7 +511,7 @@ def serve(settings: Settings, *, index: Index | None = None, block: bool = True)
     routes can reach nothing outside the corpus and the index.
     """
     index = index or open_app_index(settings)
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.store.root / ".incoming").resolve()))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.local_dir / ".incoming").resolve()))
     demo = build_app(index, settings=settings)
     return demo, launch(demo, settings, block=block)
 
