@@ -80,6 +80,7 @@ class _Encoder:
 
 
 def _ray():
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # Ray Data's progress lines; a tqdm bar counts instead
     try:
         import ray
         import ray.data  # noqa: F401  (the Data library is a separate part of Ray)
@@ -144,6 +145,7 @@ def _start(ray, address: str) -> None:
     """Start (``LOCAL``) or join a Ray cluster, quietly; the actors import ``rag`` from where this process does."""
     import rag
 
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
     package = Path(rag.__file__).resolve().parent
     if address == LOCAL:
         path = os.pathsep.join(p for p in (str(package.parent), os.environ.get("PYTHONPATH", "")) if p)
@@ -158,7 +160,6 @@ def _start(ray, address: str) -> None:
                  configure_logging=True, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise RagError(f"cannot start or reach Ray at {address!r}: {e}") from e
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # Ray Data's progress log lines; tqdm counts instead
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

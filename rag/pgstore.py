@@ -51,7 +51,7 @@ from .query import PublisherMatcher
 from .store import FORMAT_VERSION, HNSW_EF_SEARCH, check_model
 
 __all__ = ["PgStore", "PgSelection", "Where", "connect", "redact", "article_key", "chunk_key", "features",
-           "EXACT_ROWS", "CANDIDATE_POSTINGS"]
+           "EXACT_ROWS", "EXACT_POSTINGS", "CANDIDATE_POSTINGS"]
 
 #: A filter keeping at most this many chunks is scored exactly (2.5 µs a row: about 50 ms here at the limit).
 EXACT_ROWS = 20_000
@@ -60,7 +60,9 @@ EF_SLACK = 2.0
 HNSW_EF_MAX = 1000
 #: The HNSW graph: pgvector's defaults (m 16, ef_construction 64); the FAISS store's M 32 builds twice as slowly.
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
-#: Lexical candidates: the question's rarest terms whose chunks add up to at most this many; every term scores.
+#: BM25: every chunk holding a question term is scored while they number at most EXACT_POSTINGS (summed over the
+#: terms); past that, the chunks of the rarest terms, up to CANDIDATE_POSTINGS (see PgLexical).
+EXACT_POSTINGS = 200_000
 CANDIDATE_POSTINGS = 20_000
 K1, B = 1.5, 0.75  # bm25s's defaults (method "lucene")
 PGVECTOR_MIN, HNSW_SINCE, ITERATIVE_SINCE = (0, 4, 0), (0, 5, 0), (0, 8, 0)
@@ -620,9 +622,21 @@ class PgStore:
 
 
 class PgLexical:
-    """BM25 over the chunks' terms in the database, and sentence matching; the same scores as rag.lexical."""
+    """BM25 over the chunks' terms in the database, and sentence matching; the same scores as rag.lexical.
+
+    Every chunk holding one of the question's terms is scored while those
+    number at most ``exact_postings`` (summed over the terms): the ranking is
+    then bm25s's. Past that (an archive of millions of chunks and a question
+    with common words), the candidates are the chunks holding the rarest terms,
+    up to ``candidate_postings``, scored by every term; a bound on what the
+    other chunks could score says whether that top k is exact, and
+    ``approximate`` counts the searches where it may not be.
+    """
 
     has_sentences = True
+    exact_postings = EXACT_POSTINGS
+    candidate_postings = CANDIDATE_POSTINGS
+    approximate = 0  # searches whose top k may have missed a chunk holding only the question's common terms
 
     def __init__(self, store: PgStore):
         self.store = store
@@ -680,15 +694,21 @@ class PgLexical:
             return none
         terms = sorted(counts, key=lambda t: (df[t], t))
         weights = [counts[t] * self._idf(df[t]) for t in terms]
-        fetch, total = [], 0
-        for t in terms:  # rarest first, while the chunks they name stay few
-            if fetch and total + df[t] > CANDIDATE_POSTINGS:
-                break
-            fetch.append(t)
-            total += df[t]
-        rows = self._bm25(terms, weights, fetch, k, allowed)
-        if len(rows) < k and len(fetch) < len(terms):
+        if sum(df[t] for t in terms) <= self.exact_postings:  # every chunk holding a term, scored: exact
             rows = self._bm25(terms, weights, terms, k, allowed)
+        else:
+            fetch, total = [], 0
+            for t in terms:  # rarest first, while the chunks they name stay few
+                if fetch and total + df[t] > self.candidate_postings:
+                    break
+                fetch.append(t)
+                total += df[t]
+            rows = self._bm25(terms, weights, fetch, k, allowed)
+            # A chunk holding none of the fetched terms scores less than the summed weights of the others
+            # (each term adds weight * tf / (tf + K), below its weight): when the k-th score reaches that,
+            # this top k is the exact one (MaxScore); otherwise it is the best among the rarer terms' chunks.
+            if len(rows) < k or rows[-1][6] < sum(weights[len(fetch):]):
+                self.approximate += 1
         if not rows:
             return none
         return np.array([r[6] for r in rows], dtype=np.float32), self.store._intern([r[:6] for r in rows])

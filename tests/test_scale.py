@@ -114,6 +114,27 @@ def test_bm25_in_postgresql_scores_as_bm25s_does(seed_index, pg_seed_url):
         assert unknown == [w for w in stems if w not in vocab]
 
 
+def test_bm25_over_only_the_rarest_terms_is_exact_whenever_the_bound_says_so(seed_index, pg_seed_url):
+    """Past ``exact_postings`` the candidates are the chunks of the rarest terms; when the k-th score reaches
+    what a chunk of the other terms alone could score, that top k must be bm25s's top k."""
+    faiss, pg = Store.open(seed_index), PgStore.open(pg_seed_url)
+    pg.lexical.exact_postings, pg.lexical.candidate_postings = 0, 3
+    exact = 0
+    for q in ["Hutchins Baldwin gun", "Halls armourer Gutierrez-Reed said", "involuntary manslaughter the film",
+              "Stephanopoulos interview trigger", "Rust set shooting New Mexico", "Baldwin said"]:
+        before = pg.lexical.approximate
+        for k in (1, 3, 10):
+            s2, i2 = pg.lexical.search(q, k)
+            if pg.lexical.approximate == before:
+                s1, i1 = faiss.lexical.search(q, k)
+                np.testing.assert_allclose(s2, s1, rtol=1e-4)
+                assert [(pg.chunk(int(i)).source, pg.chunk(int(i)).start) for i in i2] == \
+                    [(faiss.chunk(int(i)).source, faiss.chunk(int(i)).start) for i in i1]
+                exact += 1
+            before = pg.lexical.approximate
+    assert 0 < exact and pg.lexical.approximate > 0  # both cases happened
+
+
 def test_an_unchanged_reindex_writes_nothing(pg_url, seeds_copy, real_embedder):
     s = Settings(index=pg_url)
     first = index_corpus([seeds_copy], settings=s, embedder=real_embedder)
@@ -379,3 +400,33 @@ def test_an_old_pgvector_degrades_to_exact_search(pg_url, monkeypatch):
     with pytest.raises(RagError, match="too old"):
         build_pg_index(_corpus(6), pg_url, HashEmbedder(), ChunkingConfig(32, 8))
     assert len(PgStore.open(pg_url).sources()) == 5
+
+
+def test_without_the_scale_extra_the_default_store_works_and_a_url_says_what_to_install(seed_index):
+    """psycopg, pgvector and ray made unimportable: FAISS answers as before; a URL or --ray names the extra."""
+    code = f"""
+import sys
+for name in ("psycopg", "pgvector", "ray"):
+    sys.modules[name] = None
+from rag import RagError, retrieve
+print(retrieve("Who handed Alec Baldwin the gun?", k=1, index={str(seed_index)!r})[0].source)
+for call in (lambda: retrieve("gun", index="postgresql://someone@localhost/news"),):
+    try:
+        call()
+    except RagError as e:
+        print(e)
+from rag.embed_jobs import encode_texts
+from rag import HashEmbedder
+try:
+    encode_texts(HashEmbedder(), ["a text"], ray="local")
+except RagError as e:
+    print(e)
+print(sorted(m for m in ("psycopg", "pgvector", "ray") if sys.modules.get(m) is not None))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == GUN
+    assert "pip install 'dateline[scale]'" in lines[1] and "PostgreSQL" in lines[1]
+    assert "--ray needs Ray: pip install 'dateline[scale]'" in lines[2]
+    assert lines[3] == "[]"
