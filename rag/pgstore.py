@@ -584,6 +584,8 @@ class PgStore:
             params = {}
             n += self._execute(f"SELECT coalesce(sum(n_chunks), 0) FROM dateline_articles WHERE "
                                f"{where.sql(params, names='not-publishers', article_column='id')}", params).fetchone()[0]
+        if len(self._counts) > 10_000:  # one entry per distinct filter: a server meets many
+            self._counts.clear()
         self._counts[where] = int(n)
         return int(n)
 
@@ -609,12 +611,15 @@ class PgStore:
                 if self.features.iterative and where is not None:
                     self._execute("SET LOCAL hnsw.iterative_scan = strict_order")
                 rows = self._execute(sql + " LIMIT %(k)s", params).fetchall()
+                if self.features.iterative and where is not None:
+                    self._execute("SET LOCAL hnsw.iterative_scan TO DEFAULT")
                 route = "hnsw"
                 if len(rows) < k:  # the walk found too few allowed rows: score them all
                     rows, route = None, "hnsw+exact"
             if rows is None:
                 self._execute("SET LOCAL enable_indexscan = off")  # no HNSW: every allowed vector is scored
                 rows = self._execute(sql + ", seq LIMIT %(k)s", params).fetchall()
+                self._execute("SET LOCAL enable_indexscan TO DEFAULT")  # the rest of a search may walk the graph
             self.route = route
         rows.sort(key=lambda r: (r[6], r[5]))  # the graph walk orders by distance only
         ids = self._intern([r[:6] for r in rows])
