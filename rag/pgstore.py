@@ -159,10 +159,11 @@ def features(conn) -> Features | None:
 
 
 def read_meta(conn) -> dict | None:
-    """The index's meta table as a dict; None when the database holds no Dateline index."""
+    """The index's meta table as a dict; None when the database holds no Dateline index (no meta table, or
+    tables made ready for one and not written yet)."""
     if conn.execute("SELECT to_regclass('dateline_meta')").fetchone()[0] is None:
         return None
-    return {k: v for k, v in conn.execute("SELECT key, value FROM dateline_meta")}
+    return {k: v for k, v in conn.execute("SELECT key, value FROM dateline_meta")} or None
 
 
 def _check_meta(meta: dict, shown: str) -> dict:

@@ -40,31 +40,37 @@ _UNLOCK = "SELECT pg_advisory_unlock(('x' || substr(md5('dateline index ' || cur
 
 
 def create_schema(conn, dimension: int) -> None:
-    """The tables and indexes of an empty index whose vectors have ``dimension`` numbers (in the caller's
-    transaction). The HNSW index is made by the writer when the index is big enough to want it."""
+    """The tables and indexes of an index whose vectors have ``dimension`` numbers, those not there yet (in the
+    caller's transaction). Tables made beforehand (distributed and partitioned for a cluster, see
+    docs/scaling.md) are used as they are. The HNSW index is made by the writer once the index wants it."""
     conn.execute(f"""
-        CREATE TABLE dateline_meta (key text PRIMARY KEY, value jsonb NOT NULL);
-        CREATE TABLE dateline_publishers (id integer PRIMARY KEY, name text NOT NULL UNIQUE);
-        CREATE TABLE dateline_articles (
+        CREATE TABLE IF NOT EXISTS dateline_meta (key text PRIMARY KEY, value jsonb NOT NULL);
+        CREATE TABLE IF NOT EXISTS dateline_publishers (id integer PRIMARY KEY, name text NOT NULL UNIQUE);
+        CREATE TABLE IF NOT EXISTS dateline_articles (
             id bigint PRIMARY KEY, source text NOT NULL, content_id text NOT NULL, meta_hash text NOT NULL,
             title text NOT NULL, published date, publisher_id integer REFERENCES dateline_publishers (id),
             url text, author text, date_source text NOT NULL DEFAULT '', date_confidence text NOT NULL DEFAULT '',
             updated date, excerpt boolean NOT NULL DEFAULT false, body text NOT NULL,
             origin text NOT NULL DEFAULT '', n_chunks integer NOT NULL);
-        CREATE INDEX dateline_articles_published ON dateline_articles (published, publisher_id);
-        CREATE TABLE dateline_chunks (
+        CREATE INDEX IF NOT EXISTS dateline_articles_published ON dateline_articles (published, publisher_id);
+        CREATE TABLE IF NOT EXISTS dateline_chunks (
             article_id bigint NOT NULL REFERENCES dateline_articles (id) ON DELETE CASCADE,
             id bigint NOT NULL, position integer NOT NULL, start_char integer NOT NULL, end_char integer NOT NULL,
             published date, publisher_id integer, embedding vector({int(dimension)}) NOT NULL,
             terms tsvector NOT NULL, n_terms integer NOT NULL, seq bigint NOT NULL,
             PRIMARY KEY (article_id, id));
-        CREATE INDEX dateline_chunks_published ON dateline_chunks (published, publisher_id);
-        CREATE INDEX dateline_chunks_publisher ON dateline_chunks (publisher_id, published);
-        CREATE INDEX dateline_chunks_terms ON dateline_chunks USING gin (terms);
-        CREATE TABLE dateline_terms (term text PRIMARY KEY, df integer NOT NULL);
-        CREATE TABLE dateline_days (published date, publisher_id integer, chunks bigint NOT NULL);
-        CREATE INDEX dateline_days_published ON dateline_days (published);
+        CREATE INDEX IF NOT EXISTS dateline_chunks_published ON dateline_chunks (published, publisher_id);
+        CREATE INDEX IF NOT EXISTS dateline_chunks_publisher ON dateline_chunks (publisher_id, published);
+        CREATE INDEX IF NOT EXISTS dateline_chunks_terms ON dateline_chunks USING gin (terms);
+        CREATE TABLE IF NOT EXISTS dateline_terms (term text PRIMARY KEY, df integer NOT NULL);
+        CREATE TABLE IF NOT EXISTS dateline_days (published date, publisher_id integer, chunks bigint NOT NULL);
+        CREATE INDEX IF NOT EXISTS dateline_days_published ON dateline_days (published);
     """)
+    column = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                          "WHERE attrelid = 'dateline_chunks'::regclass AND attname = 'embedding'").fetchone()
+    if column is None or column[0] != f"vector({int(dimension)})":
+        raise RagError(f"the table dateline_chunks holds {column[0] if column else 'no'} embeddings, and this model "
+                       f"makes vector({int(dimension)}): make the column vector({int(dimension)})")
 
 
 def _drop_schema(conn) -> None:
@@ -119,6 +125,7 @@ def build_pg_index(
             raise RagError(f"another 'rag index' is writing {shown}; wait for it to finish")
         feats = _extension(conn, shown)
         meta = read_meta(conn)
+        damaged = False
         if meta is not None:
             try:
                 _check_meta(meta, shown)
@@ -128,7 +135,7 @@ def build_pg_index(
                 damage = str(e).split("; rebuild", 1)[0]
                 warnings.append(f"the previous index could not be read ({damage}): rebuilt from the paths it "
                                 f"records, so articles from paths that no longer exist could not be kept")
-                meta = None
+                meta, damaged = None, True
         if meta is not None and not rebuild:
             check_model(meta, shown, embedder.name, embedder.dimension, getattr(embedder, "encoder", None))
         reuse = (meta is not None and not rebuild and meta.get("chunking") == chunking.to_dict()
@@ -181,7 +188,7 @@ def build_pg_index(
             with conn.transaction():
                 conn.execute("SET LOCAL application_name = 'dateline index: writing'")
                 counts = _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chunks, vectors,
-                                merge.origin_of, moved, embedder.dimension)
+                                merge.origin_of, moved, embedder.dimension, damaged)
         if not counts["articles"]:
             warnings.append(f"the index at {shown} holds no articles: searches find nothing and questions are "
                             f"answered 'the articles don't cover this' until articles are added")
@@ -240,14 +247,14 @@ def _old_chunks_of(conn, articles: Sequence[Article]) -> dict[str, list[tuple]]:
 
 
 def _write(conn, meta, new_meta, reuse, removed, updated, rewrite, to_embed, chunks, vectors, origin_of, moved,
-           dimension) -> dict:
+           dimension, damaged=False) -> dict:
     """Everything one run changes, inside the caller's transaction; returns the new counts."""
     if meta is not None and meta.get("dimension") != dimension:
         _drop_schema(conn)  # a rebuild with a model of another size (refused without --rebuild)
         meta = None
+    elif damaged:
+        _drop_schema(conn)  # a rebuild over a meta table that cannot be read: written again whole
     if meta is None:
-        if conn.execute("SELECT to_regclass('dateline_meta')").fetchone()[0] is not None:
-            _drop_schema(conn)
         create_schema(conn, dimension)
         counts = {"articles": 0, "chunks": 0, "terms": 0}
         version = next_seq = 0

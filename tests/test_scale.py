@@ -430,3 +430,54 @@ print(sorted(m for m in ("psycopg", "pgvector", "ray") if sys.modules.get(m) is 
     assert "pip install 'dateline[scale]'" in lines[1] and "PostgreSQL" in lines[1]
     assert "--ray needs Ray: pip install 'dateline[scale]'" in lines[2]
     assert lines[3] == "[]"
+
+
+# The chunk table of docs/scaling.md, partitioned by month of publication (without Citus's calls): made before
+# the first `rag index`, which then uses the tables it finds.
+PARTITIONED = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE dateline_meta (key text PRIMARY KEY, value jsonb NOT NULL);
+CREATE TABLE dateline_publishers (id integer PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE dateline_articles (
+    id bigint PRIMARY KEY, source text NOT NULL, content_id text NOT NULL, meta_hash text NOT NULL,
+    title text NOT NULL, published date, publisher_id integer REFERENCES dateline_publishers (id),
+    url text, author text, date_source text NOT NULL DEFAULT '', date_confidence text NOT NULL DEFAULT '',
+    updated date, excerpt boolean NOT NULL DEFAULT false, body text NOT NULL,
+    origin text NOT NULL DEFAULT '', n_chunks integer NOT NULL);
+CREATE TABLE dateline_chunks (
+    article_id bigint NOT NULL REFERENCES dateline_articles (id) ON DELETE CASCADE,
+    id bigint NOT NULL, position integer NOT NULL, start_char integer NOT NULL, end_char integer NOT NULL,
+    published date, publisher_id integer, embedding vector(384) NOT NULL,
+    terms tsvector NOT NULL, n_terms integer NOT NULL, seq bigint NOT NULL,
+    UNIQUE (article_id, id, published)
+) PARTITION BY RANGE (published);
+CREATE TABLE dateline_chunks_undated PARTITION OF dateline_chunks DEFAULT;
+CREATE TABLE dateline_terms (term text PRIMARY KEY, df integer NOT NULL);
+CREATE TABLE dateline_days (published date, publisher_id integer, chunks bigint NOT NULL);
+"""
+
+
+def test_a_chunk_table_partitioned_by_month_made_beforehand_is_used_as_it_is(pg_url, pg_seed_url, real_embedder):
+    conn = connect(pg_url)
+    conn.execute(PARTITIONED)
+    for m in range(24):  # 2021-12 .. 2023-11
+        lo = dt.date(2021 + (11 + m) // 12, (11 + m) % 12 + 1, 1)
+        hi = dt.date(lo.year + lo.month // 12, lo.month % 12 + 1, 1)
+        conn.execute(f"CREATE TABLE dateline_chunks_{lo:%Y_%m} PARTITION OF dateline_chunks "
+                     f"FOR VALUES FROM ('{lo}') TO ('{hi}')")
+    report = index_corpus([SEEDS], settings=Settings(index=pg_url, index_kind="approximate"), embedder=real_embedder)
+    assert (report.articles, report.kind) == (5, "hnsw")
+    assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'dateline_chunks'").fetchone()[0] == "p"
+    a, b = Index.open(pg_url, embedder=real_embedder), Index.open(pg_seed_url, embedder=real_embedder)
+    for q in _questions()[:12]:
+        for window in ({}, {"since": "2021-12-20", "until": "2022-01-31"}):
+            assert [(h.source, h.start) for h in a.search(q, k=5, **window)] == \
+                [(h.source, h.start) for h in b.search(q, k=5, **window)]
+    conn.close()
+    conn = connect(pg_url)  # the vector type exists now: this connection knows it
+    plan = "\n".join(r[0] for r in conn.execute(
+        "EXPLAIN SELECT id FROM dateline_chunks WHERE published BETWEEN '2022-01-01' AND '2022-01-31' "
+        "ORDER BY embedding <#> %s LIMIT 5", (real_embedder.encode(["the gun"])[0],)))
+    assert "dateline_chunks_2022_01" in plan and "dateline_chunks_2021_12" not in plan  # one month read
+    assert index_corpus([SEEDS], settings=Settings(index=pg_url), embedder=real_embedder).embedded_chunks == 0
+    conn.close()
