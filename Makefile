@@ -6,14 +6,14 @@ SCALE   := $(VENV)/.installed-scale
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-scale run index serve test bench bench-multihop bench-formats bench-scale soak clean
+.PHONY: install install-scale run index serve test bench bench-multihop bench-answers train-reader bench-formats bench-scale soak clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,train]'
 	@# export the model to ONNX now (about 10 s), so that the first question does not wait for it
 	$(PY) -c "from rag import Settings, embedder_for; embedder_for(Settings())"
 	@command -v chromium >/dev/null 2>&1 || command -v /usr/bin/chromium >/dev/null 2>&1 || \
@@ -44,6 +44,13 @@ bench: install
 bench-multihop: install
 	$(PY) bench/bench_multihop.py
 
+bench-answers: install
+	$(PY) bench/bench_answers.py
+
+# Refit rag/models/reader.json from MultiHop-RAG (fit/dev splits; see the script's docstring).
+train-reader: install
+	$(PY) bench/train_reader.py
+
 bench-formats: install
 	$(PY) bench/bench_formats.py --rss
 
@@ -54,6 +61,10 @@ bench-scale: install $(SCALE)
 # bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
 soak: install
 	$(PY) bench/soak.py
+
+.PHONY: soak-web
+soak-web: install
+	$(PY) bench/soak_web.py
 
 clean:
 	rm -rf $(VENV) vectorstore/CURRENT vectorstore/gen-* vectorstore/.tmp-gen-* vectorstore/.lock

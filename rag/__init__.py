@@ -15,8 +15,10 @@ from .store import IndexReport, Store
 from .retrieval import Hit, Index, index_corpus, retrieve
 from .uploads import UploadReport, add_uploads, check_upload, safe_filename
 # → answers
-from .answering import REFUSAL, Answer, Citation, LLMConfig, Report, answer, answer_stream
-from .dates import DateIntent, parse_question_dates
+from .answers import REFUSAL, Answer, Citation, LLMConfig, Report
+from .analysis import Question, analyse_question
+from .answering import answer, answer_stream
+from .dates import DateIntent, DateMention, parse_question_dates
 
 __all__ = [
     "Settings", "DEFAULT_MODEL",
@@ -29,5 +31,5 @@ __all__ = [
     "Hit", "Index", "index_corpus", "retrieve",
     "UploadReport", "add_uploads", "check_upload", "safe_filename",
     "Answer", "Citation", "Report", "LLMConfig", "REFUSAL", "answer", "answer_stream",
-    "DateIntent", "parse_question_dates",
+    "Question", "analyse_question", "DateIntent", "DateMention", "parse_question_dates",
 ]

@@ -23,6 +23,8 @@ IndexOpt = Annotated[Optional[str], typer.Option(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only articles published on or after YYYY-MM-DD.")]
 UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only articles published on or before YYYY-MM-DD.")]
+InsecureLLMOpt = Annotated[bool, typer.Option(
+    "--allow-insecure-llm", help="Send the LLM API key over plain HTTP to another machine (refused otherwise).")]
 
 
 def _settings(**overrides):
@@ -94,6 +96,15 @@ def _ray_argv(argv: list[str]) -> list[str]:
             out.append(argv[i])
         i += 1
     return out
+
+
+def _warn_insecure_llm(settings) -> None:
+    """Say so when --allow-insecure-llm lets the key go out in clear text (Settings refuses it otherwise)."""
+    from .generation import key_exposure
+
+    exposure = key_exposure(settings.llm_url, settings.llm_api_key) if settings.llm_url else None
+    if exposure:
+        _err(f"warning: {exposure} (--allow-insecure-llm)")
 
 
 @app.command()
@@ -202,6 +213,8 @@ def _print_answer(a) -> None:
     for c in a.citations:
         _out(f"[{c.n}] {c.source}  {c.date or 'date unknown'}  {' '.join(c.title.split())}")
         _out(textwrap.indent(textwrap.fill(f"“{' '.join(c.quote.split())}”", 92), "    "))
+        if c.answer_span:
+            _out(f"    answer: {' '.join(c.answer_span.split())}")
         for r in c.also_in:
             _out(f"    also reported in {r.source} ({r.date or 'date unknown'})")
 
@@ -214,6 +227,7 @@ def ask(
     index_dir: IndexOpt = None,
     llm_url: Annotated[Optional[str], typer.Option("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")] = None,
     llm_model: Annotated[Optional[str], typer.Option("--llm-model", help="Model name on that server.")] = None,
+    allow_insecure_llm: InsecureLLMOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer QUESTION from the articles, citing file and date for every sentence.
@@ -222,9 +236,10 @@ def ask(
     """
     from .answering import LLMConfig, answer
 
-    settings = _settings(llm_url=llm_url, llm_model=llm_model)
+    settings = _settings(llm_url=llm_url, llm_model=llm_model, allow_insecure_llm=allow_insecure_llm or None)
     if bool(settings.llm_url) != bool(settings.llm_model):
         raise typer.BadParameter("give both --llm-url and --llm-model (or neither)")
+    _warn_insecure_llm(settings)
     llm = (LLMConfig(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout)
            if settings.llm_url else None)
     a = answer(question, since=since, until=until, index=index_dir, settings=settings, llm=llm)
@@ -272,6 +287,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to serve on.")] = 7860,
     index_dir: IndexOpt = None,
     auth: Annotated[Optional[str], typer.Option("--auth", help="user:password required to open the chat.")] = None,
+    allow_insecure_llm: InsecureLLMOpt = False,
 ) -> None:
     """Serve the web chat (and its /ask and /search API) on http://HOST:PORT.
 
@@ -280,7 +296,8 @@ def serve(
     """
     from ui.app import serve as serve_app
 
-    settings = _settings(index=index_dir, host=host, port=port, auth=auth)
+    settings = _settings(index=index_dir, host=host, port=port, auth=auth, allow_insecure_llm=allow_insecure_llm or None)
+    _warn_insecure_llm(settings)
     serve_app(settings)
 
 

@@ -1,4 +1,12 @@
-"""Dates in questions: turn "in January 2022", "before 2022", "latest" into a window or an ordering.
+"""Dates in questions: find each date a question names, how it is named, and any order it asks for.
+
+Reading a date is separate from deciding what to do with it. ``parse_question_dates``
+returns every date mention with the words around it (its *cue*): "before 2022" is a
+bound, "reported in January 2022" names publication, "this week" is relative to
+today, "on January 6, 2021" is bare. Question analysis (``rag.analysis``) then decides
+which mentions narrow the articles searched and which only raise matching passages:
+a bare date is usually when an event happened, and the articles reporting it may
+have been published long after.
 
 Deterministic and LLM-free; "today" is a parameter so tests can fix it.
 """
@@ -11,9 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DateIntent", "parse_question_dates"]
+__all__ = ["DateIntent", "DateMention", "parse_question_dates"]
 
 Order = Literal["newest", "oldest"] | None
+Cue = Literal["bound", "range", "publication", "relative", "bare"]
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
@@ -26,7 +35,7 @@ def _m(n: int) -> str:
 
 
 def _y(n: int) -> str:
-    return rf"(?P<year{n}>(?:19|20)\d{{2}})"
+    return rf"(?P<year{n}>(?:1[89]|20)\d{{2}})"
 
 
 def _d(n: int) -> str:
@@ -35,29 +44,63 @@ def _d(n: int) -> str:
 
 # "2022-01-05", "Jan 5, 2022", "5 January 2022", "January 2022", "2022"
 _POINT = re.compile(
-    rf"\b(?:(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})|{_m(1)}\s+{_d(1)},?\s+{_y(1)}|{_d(2)}\s+{_m(2)},?\s+{_y(2)}"
-    rf"|{_m(3)},?\s+(?:of\s+)?{_y(3)}|{_y(4)})\b",
+    rf"\b(?:(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})|{_m(1)}\s+{_d(1)},?\s+{_y(1)}|{_d(2)}\s+(?:of\s+)?{_m(2)},?\s+{_y(2)}"
+    rf"|{_m(3)},?\s+(?:of\s+)?{_y(3)}|{_y(4)})\b(?!-)",
     re.IGNORECASE,
 )
-_BEFORE = re.compile(r"\b(before|prior to|until|up to|through|as of|by)\s*$", re.IGNORECASE)
-_AFTER = re.compile(r"\b(after|since|from|following|later than)\s*$", re.IGNORECASE)
-_BETWEEN = re.compile(r"\bbetween\s*$", re.IGNORECASE)
-_NEWEST = re.compile(r"\b(latest|most recent(?:ly)?|newest|recent(?:ly)?|so far|to date)\b", re.IGNORECASE)
-_OLDEST = re.compile(r"\b(first|earliest|oldest|initial(?:ly)?|original(?:ly)?)\b", re.IGNORECASE)
-_RELATIVE = re.compile(r"\b(this|last|past) (year|month|week)\b", re.IGNORECASE)
+_BEFORE = re.compile(r"\b(before|prior to|until|till|up to|through|as of|by|no later than|earlier than)\s*$", re.I)
+_AFTER = re.compile(r"\b(after|since|following|later than|starting)\s*$", re.IGNORECASE)
+_INCLUSIVE = frozenset({"as of", "by", "until", "till", "through", "up to", "no later than", "since", "starting"})
+_RANGE_START = re.compile(r"\b(between|from)\s*(?:the\s+)?$", re.IGNORECASE)
+_RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–|—)\s*(?:the\s+)?$", re.IGNORECASE)
+# A date that names when something was published, not when it happened: "reported in January 2022",
+# "articles from 2023", "the story published on December 2".
+_PUBLICATION = re.compile(
+    r"\b(?:publish\w*|report\w*|articles?|stor(?:y|ies)|coverage|news|headlines?|wr[io]te|written|posted|"
+    r"editions?|issues?|press)\b(?:\W+\w+){0,3}\W*(?:in|on|from|during|of|dated)?\s*$",
+    re.IGNORECASE,
+)
+_NEWEST = re.compile(r"\b(latest|most recent(?:ly)?|newest|recent(?:ly)?|so far|to date|currently|now)\b", re.I)
+_OLDEST = re.compile(
+    r"\b(earliest|oldest|originally|initially|at first|"
+    r"first(?=\s+(?:reports?|reported|articles?|stor(?:y|ies)|coverage|news|mentions?|mentioned|said|say|says|"
+    r"announced?|claimed?|described?|learned|appeared|time)\b))\b",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(r"\b(?:this|last|past)\s+(year|month|week)\b|\b(today|yesterday)\b", re.IGNORECASE)
 # "since the charges", "after the interview": an event, resolved against the corpus later
-_EVENT = re.compile(r"\b(since|after|following|before|prior to)\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+|their\s+)?(?P<event>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)", re.IGNORECASE)
+_EVENT = re.compile(
+    r"\b(since|after|following|before|prior to)\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+|their\s+)?"
+    r"(?P<event>[a-z][\w-]*(?:\s+[a-z][\w-]*)?)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class DateMention:
+    """One date the question names: its characters, the days it covers, and the words that frame it.
+
+    ``cue`` is "bound" ("before 2022", "as of May 1": one end open), "range"
+    ("between May and June"), "publication" ("reported in 2023"), "relative"
+    ("this week") or "bare" ("on January 6, 2021").
+    """
+
+    start: int
+    end: int
+    since: dt.date | None
+    until: dt.date | None
+    cue: Cue
 
 
 @dataclass(frozen=True)
 class DateIntent:
     """What a question says about time.
 
-    ``since``/``until`` bound publication dates (inclusive); ``order`` asks for the
-    newest or oldest relevant reports; ``event`` is a phrase such as "charges" in
-    "since the charges", whose date only the corpus can tell; ``spans`` are the
-    character spans of the question that carried this, so they can be removed
-    before searching by meaning.
+    ``since``/``until`` is the window all its date mentions state together (inclusive);
+    ``mentions`` has each one with its cue; ``order`` asks for the newest or oldest
+    relevant reports; ``event`` is a phrase such as "charges" in "since the charges",
+    whose date only the corpus can tell; ``spans`` are the character spans of the
+    question that carried any of this.
     """
 
     since: dt.date | None = None
@@ -66,6 +109,7 @@ class DateIntent:
     event: str | None = None
     event_side: Literal["after", "before"] | None = None
     spans: tuple[tuple[int, int], ...] = ()
+    mentions: tuple[DateMention, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -88,62 +132,76 @@ def _range_of(m: re.Match) -> tuple[dt.date, dt.date]:
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
-def parse_question_dates(question: str, *, today: dt.date | None = None) -> DateIntent:
-    """Find the date window or ordering a question asks for.
+def _shift(d: dt.date, days: int) -> dt.date:
+    try:
+        return d + dt.timedelta(days=days)
+    except OverflowError:  # the ends of the calendar stay where they are
+        return d
 
-    >>> parse_question_dates("What happened in January 2022?")
-    DateIntent(since=datetime.date(2022, 1, 1), until=datetime.date(2022, 1, 31), ...)
+
+def parse_question_dates(question: str, *, today: dt.date | None = None) -> DateIntent:
+    """Every date a question names, with its cue, and the newest/oldest order it asks for.
+
+    >>> i = parse_question_dates("What was reported in January 2022?")
+    >>> i.since, i.until, i.mentions[0].cue
+    (datetime.date(2022, 1, 1), datetime.date(2022, 1, 31), 'publication')
     """
     today = today or dt.date.today()
-    since = until = None
-    spans: list[tuple[int, int]] = []
     points = []
     for m in _POINT.finditer(question):
         try:
             points.append((m, *_range_of(m)))
-        except ValueError:  # "February 30, 2022": not a date, so not a filter
+        except ValueError:  # "February 30, 2022": not a date
             continue
-    between = False
-    for m, lo, hi in points:
+    mentions: list[DateMention] = []
+    i = 0
+    while i < len(points):
+        m, lo, hi = points[i]
         prefix = question[: m.start()]
-        start = m.start()
+        if (r := _RANGE_START.search(prefix)) and i + 1 < len(points) and \
+                _RANGE_JOIN.match(question[m.end() : points[i + 1][0].start()]):
+            nxt, _, hi2 = points[i + 1]
+            a, b = (lo, hi2) if lo <= hi2 else (points[i + 1][1], hi)  # "between June and May" means May to June
+            mentions.append(DateMention(r.start(), nxt.end(), a, b, "range"))
+            i += 2
+            continue
         if b := _BEFORE.search(prefix):
-            word = b.group(1).lower()
-            # "as of", "by", "until", "through" include the named period; "before" excludes it
-            until = hi if word in ("as of", "by", "until", "through", "up to") or lo == dt.date.min else lo - dt.timedelta(days=1)
-            start = b.start()
+            word = " ".join(b.group(1).lower().split())
+            until = hi if word in _INCLUSIVE else _shift(lo, -1)
+            mentions.append(DateMention(b.start(), m.end(), None, until, "bound"))
         elif a := _AFTER.search(prefix):
             word = a.group(1).lower()
-            since = lo if word in ("since", "from") or hi == dt.date.max else hi + dt.timedelta(days=1)
-            start = a.start()
-        elif _BETWEEN.search(prefix) or (between and re.search(r"\band\s*$", prefix)):
-            if not between:
-                since, between = lo, True
-                start = _BETWEEN.search(prefix).start()
-            else:
-                until = hi
-                start = re.search(r"\band\s*$", prefix).start()
+            since = lo if word in _INCLUSIVE else _shift(hi, 1)
+            mentions.append(DateMention(a.start(), m.end(), since, None, "bound"))
         else:
-            prep = re.search(r"\b(in|during|on|of|from)\s*$", prefix)
-            since, until = lo, hi
-            start = prep.start() if prep else start
-        spans.append((start, m.end()))
-    if r := _RELATIVE.search(question):
-        unit = r.group(2).lower()
-        days = {"year": 365, "month": 31, "week": 7}[unit]
-        since, until = today - dt.timedelta(days=days), today
-        spans.append(r.span())
-    order: Order = None
+            prep = re.search(r"\b(in|during|on|of|from|dated)\s*$", prefix)
+            start = prep.start() if prep else m.start()
+            cue: Cue = "publication" if _PUBLICATION.search(prefix[-60:]) else "bare"
+            mentions.append(DateMention(start, m.end(), lo, hi, cue))
+        i += 1
+    for r in _RELATIVE.finditer(question):
+        unit = (r.group(1) or r.group(2)).lower()
+        days = {"year": 365, "month": 31, "week": 7, "today": 0, "yesterday": 1}[unit]
+        mentions.append(DateMention(r.start(), r.end(), _shift(today, -days), today, "relative"))
+    mentions.sort(key=lambda x: x.start)
+    since = until = None
+    for x in mentions:  # what the words state together: the narrowest window they all allow
+        if x.since is not None:
+            since = max(since, x.since) if since else x.since
+        if x.until is not None:
+            until = min(until, x.until) if until else x.until
+    spans = [(x.start, x.end) for x in mentions]
     event = side = None
     if not points:
         if e := _EVENT.search(question):
             word = e.group(1).lower()
             event, side = e.group("event").lower(), "before" if word in ("before", "prior to") else "after"
             spans.append(e.span())
+    order: Order = None
     if n := _NEWEST.search(question):
         order = "newest"
         spans.append(n.span())
-    if order is None and (o := _OLDEST.search(question)):
+    elif o := _OLDEST.search(question):
         order = "oldest"
         spans.append(o.span())
-    return DateIntent(since, until, order, event, side, tuple(sorted(spans)))
+    return DateIntent(since, until, order, event, side, tuple(sorted(spans)), tuple(mentions))

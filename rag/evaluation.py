@@ -48,7 +48,7 @@ def _citation_ok(c, articles) -> bool:
     return all(articles.get(r.source) is not None and articles[r.source].date == r.date for r in c.also_in)
 
 
-def evaluate(path: Path | str, idx: Index, *, k: int = 5, today=None) -> dict:
+def evaluate(path: Path | str, idx: Index, *, k: int = 5, today=None, reader=None) -> dict:
     """Figures per question type and overall; citations are checked against the files on disk."""
     cases = load_cases(path)
     articles = {a.source: a for a in load_corpus(idx.store.manifest.get("corpus_paths") or []).articles}
@@ -56,8 +56,9 @@ def evaluate(path: Path | str, idx: Index, *, k: int = 5, today=None) -> dict:
     for case in cases:
         history = []
         for q in case.history:
-            history.append((q, answer(q, history=history, index=idx, settings=idx.settings, today=today).text))
-        a = answer(case.question, history=history, index=idx, settings=idx.settings, today=today)
+            history.append((q, answer(q, history=history, index=idx, settings=idx.settings, today=today,
+                                      reader=reader).text))
+        a = answer(case.question, history=history, index=idx, settings=idx.settings, today=today, reader=reader)
         cited = {c.source for c in a.citations} | {r.source for c in a.citations for r in c.also_in}
         row = {"question": case.question, "type": case.type, "refused": a.refused, "answer": a.text}
         if case.type == "refuse":

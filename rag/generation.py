@@ -8,16 +8,17 @@ extractive answer with a notice. The API key goes only into the request header.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
-from .answering import REFUSAL, Answer, Citation, LLMConfig
+from .answers import REFUSAL, Answer, Citation, LLMConfig
 from .errors import LLMError
 from .retrieval import Hit
 
-__all__ = ["PROMPT", "build_messages", "generate_stream", "check_reply"]
+__all__ = ["PROMPT", "build_messages", "generate_stream", "check_reply", "key_exposure"]
 
 PROMPT = """You answer questions about news coverage using ONLY the numbered passages below.
 Rules:
@@ -43,8 +44,31 @@ def build_messages(question: str, hits: Sequence[Hit]) -> list[dict]:
 
 
 def _where(llm: LLMConfig) -> str:
-    u = urlsplit(llm.base_url)
+    return _origin(llm.base_url)
+
+
+def _origin(url: str) -> str:
+    u = urlsplit(url)
     return f"{u.scheme}://{u.hostname}{':' + str(u.port) if u.port else ''}"
+
+
+def key_exposure(base_url: str, api_key: str | None) -> str | None:
+    """What an API key sent to ``base_url`` would be exposed to, or None: plain HTTP to a host off this machine.
+
+    >>> key_exposure("http://10.0.0.5:8000/v1", "sk-1")
+    'the LLM API key would travel in clear text to http://10.0.0.5:8000'
+    >>> key_exposure("http://127.0.0.1:11434/v1", "sk-1"), key_exposure("https://api.openai.com/v1", "sk-1")
+    (None, None)
+    """
+    u = urlsplit(base_url)
+    if not api_key or u.scheme.lower() != "http":
+        return None
+    host = (u.hostname or "").lower()
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost" or host.endswith(".localhost")
+    return None if local else f"the LLM API key would travel in clear text to {_origin(base_url)}"
 
 
 def _stream_tokens(llm: LLMConfig, messages: list[dict]) -> Iterator[str]:

@@ -171,6 +171,28 @@ class LexicalIndex:
         vocab = self._bm25.vocab_dict
         return tuple(vocab[w] for w in _words([query], self._stemmer)[0] if w in vocab)
 
+    def term_weights(self, text: str) -> tuple[dict[str, float], list[str]]:
+        """``text``'s indexed terms (stemmed) with their BM25 IDF, and the terms the corpus never uses.
+
+        The reader weighs word overlap by rarity in the whole archive, and a name
+        the archive never mentions tells it the question is about something else.
+        """
+        vocab = self._bm25.vocab_dict
+        idf = self._sentences.idf if self._sentences is not None else None
+        known: dict[str, float] = {}
+        unknown: list[str] = []
+        for w in _words([text], self._stemmer)[0]:
+            i = vocab.get(w)
+            if i is None or (idf is not None and i >= len(idf)):
+                unknown.append(w)
+            else:
+                known[w] = float(idf[i]) if idf is not None else 1.0
+        return known, unknown
+
+    def stems(self, text: str) -> list[str]:
+        """The terms BM25 would index for ``text``: lower-cased, stopwords out, stemmed."""
+        return _words([text], self._stemmer)[0]
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is indexed)."""
         ids = self.terms(query)

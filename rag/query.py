@@ -63,7 +63,9 @@ class PublisherMatcher:
 
     def __init__(self, publishers: Iterable[str]):
         self._by_alias: dict[str, set[str]] = {}
+        self._spelling: dict[str, str] = {}  # publisher -> its name as written
         for p in {p for p in publishers if p and p.strip()}:
+            self._spelling[p] = " ".join(p.split())
             for a in publisher_aliases(p):
                 self._by_alias.setdefault(a.casefold(), set()).add(p)
         aliases = sorted(self._by_alias, key=len, reverse=True)  # longest first: the full name wins
@@ -78,21 +80,42 @@ class PublisherMatcher:
     def find(self, question: str) -> list[Mention]:
         """Publisher mentions in ``question``, in order.
 
-        A match must look like a name: after an optional leading "the", its first
-        letter is a capital, so "the age of AI" does not cite *The Age*.
+        A match must look like the name: written as the publisher writes it when
+        the name starts with a small letter ("iMore"), else starting with a
+        capital after an optional "the", so "the age of AI" does not cite *The
+        Age*. A one-word name opening a sentence ("Time will tell") counts only
+        when the words after it make it a publication ("Time reported", "Time's").
         """
         if self._pattern is None:
             return []
         out = []
         for m in self._pattern.finditer(question):
             text = m.group()
-            core = text[4:] if text[:4].lower() == "the " else text
-            if not core[:1].isupper() and not core[:1].isdigit():
-                continue
             names = self._by_alias.get(text.casefold())  # None when case-insensitive matching and casefold differ (ı, İ)
-            if names:
-                out.append(Mention(m.start(), m.end(), frozenset(names)))
+            if not names:
+                continue
+            core = text[4:] if text[:4].lower() == "the " else text
+            if any(self._spelling[n][:1].islower() for n in names):
+                if text not in {self._spelling[n] for n in names} and core not in self._aliases_of(names):
+                    continue
+            elif not core[:1].isupper() and not core[:1].isdigit():
+                continue
+            if " " not in text and _SENTENCE_START.search(question[: m.start()]) and \
+                    not _PUBLICATION_NEXT.match(question[m.end() :]):
+                continue
+            out.append(Mention(m.start(), m.end(), frozenset(names)))
         return out
+
+    def _aliases_of(self, names: Iterable[str]) -> set[str]:
+        return {a for n in names for a in publisher_aliases(n)}
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
+_PUBLICATION_NEXT = re.compile(
+    r"(?:['’]s\b|\s+(?:magazine|report\w*|articles?|stor(?:y|ies)|pieces?|said|says|wrote|writes|published|noted|"
+    r"stated|claimed|explained|found|revealed|according))",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -126,22 +149,18 @@ class Analysis:
 
 
 def _date_mentions(question: str, today: dt.date | None) -> list[tuple[int, int, dt.date | None, dt.date | None]]:
-    """(start, end, since, until) for each date the question names, each read on its own."""
-    intent = parse_question_dates(question, today=today)
+    """(start, end, since, until) for each date the question names."""
     out = []
     day = dt.timedelta(days=1)
-    for s, e in intent.spans:
-        one = parse_question_dates(question[s:e], today=today)
-        since, until = one.since, one.until
-        if since is None and until is None:
-            continue
+    for m in parse_question_dates(question, today=today).mentions:
+        since, until = m.since, m.until
         # "the report published after December 5" is as often the one of December 5 itself:
         # an open window keeps the day it is bounded by
-        if until is None and since > dt.date.min:
+        if until is None and since is not None and since > dt.date.min:
             since -= day
-        elif since is None and until < dt.date.max:
+        elif since is None and until is not None and until < dt.date.max:
             until += day
-        out.append((s, e, since, until))
+        out.append((m.start, m.end, since, until))
     return out
 
 

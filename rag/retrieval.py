@@ -339,8 +339,25 @@ class Index:
                            encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
+    def snapshot(self) -> Index:
+        """This index as it is now, for one answer: it keeps reading this generation, whatever goes live meanwhile.
+
+        An answer searches, reads neighbouring chunks and looks up articles several
+        times; without a snapshot a refresh in between (an upload, another ``rag
+        index``) could mix two generations in one answer. A PostgreSQL store keeps its
+        snapshot's counts, statistics and publishers, and reads each search in one
+        database snapshot; a write committed between two searches of one answer is
+        seen by the later one (an article removed meanwhile is a RagError, "ask again").
+        """
+        snap = Index.__new__(Index)
+        snap.embedder, snap.settings, snap.tuning = self.embedder, self.settings, self.tuning
+        snap._facts, snap._lock, snap._frozen = self._facts, threading.Lock(), True
+        return snap
+
     def refresh(self) -> bool:
         """Reload if another process (or an upload) made a newer generation live; True if it did."""
+        if getattr(self, "_frozen", False):
+            return False
         store = self.store
         if not store.stale():
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER", "is_database"]
@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_api_key: str | None = Field(None, repr=False)
     llm_timeout: float = 60.0
+    allow_insecure_llm: bool = Field(False, description="Send the API key over plain HTTP to another machine.")
     # Serving.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -75,3 +76,17 @@ class Settings(BaseSettings):
         if is_database(value):
             return value.strip()
         return Path(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _key_not_in_clear_text(self) -> Settings:
+        """Refuse an API key bound for another machine over plain HTTP, unless explicitly allowed."""
+        from .generation import key_exposure  # generation imports answering, which imports this module
+
+        exposure = key_exposure(self.llm_url, self.llm_api_key) if self.llm_url else None
+        if exposure and not self.allow_insecure_llm:
+            from .errors import LLMError
+
+            raise LLMError(f"refusing to use the LLM server: {exposure}. Use an https:// URL or a server on this "
+                           f"machine, or pass --allow-insecure-llm (DATELINE_ALLOW_INSECURE_LLM=1) if that network "
+                           f"is trusted")
+        return self

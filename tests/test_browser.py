@@ -150,3 +150,16 @@ def test_a_malformed_upload_is_refused_and_changes_nothing(page, app, tmp_path):
     after = ((root / "CURRENT").read_text(), sorted(p.name for p in root.joinpath("uploads").glob("*")))
     assert after == before
     assert page.locator("#status").inner_text() == status_before
+
+
+def test_a_file_type_dateline_cannot_read_is_refused_with_a_message(page, app, tmp_path):
+    """The page names the types it takes (the server refuses the rest too: tests/test_server_security.py)."""
+    _, index = app
+    incoming = sorted((index.store.root / ".incoming").rglob("*"))
+    f = tmp_path / "evil.svg"
+    f.write_text("<svg onload=alert(1)/>")
+    open_accordion(page, "add-articles")
+    page.locator("#upload input[type=file]").set_input_files(str(f))
+    page.get_by_text("Invalid file type: evil.svg.").wait_for()
+    assert sorted((index.store.root / ".incoming").rglob("*")) == incoming
+    assert page.locator("#upload-status .dl-ok").count() == 0

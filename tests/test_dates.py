@@ -20,7 +20,9 @@ D = dt.date
     ("Status as of 2022-01-01?", None, D(2022, 1, 1), None, "as of 2022-01-01"),
     ("after December 3, 2021", D(2021, 12, 4), None, None, "after December 3, 2021"),
     ("since 5 Jan 2022", D(2022, 1, 5), None, None, "since 5 Jan 2022"),
-    ("between December 2021 and January 2022", D(2021, 12, 1), D(2022, 1, 31), None, "between December 2021"),
+    ("between December 2021 and January 2022", D(2021, 12, 1), D(2022, 1, 31), None,
+     "between December 2021 and January 2022"),
+    ("articles from 2023", D(2023, 1, 1), D(2023, 12, 31), None, "from 2023"),
     ("What is the latest on the case?", None, None, "newest", "latest"),
     ("the most recent report", None, None, "newest", "most recent"),
     ("the newest article", None, None, "newest", "newest"),
@@ -42,3 +44,29 @@ def test_event_relative_dates_are_left_for_the_corpus():
 def test_no_dates_and_impossible_dates():
     assert parse_question_dates("Who handed Alec Baldwin the gun?", today=TODAY).is_empty
     assert parse_question_dates("What happened on February 30, 2022?", today=TODAY).since is None
+
+
+@pytest.mark.parametrize("question, cue", [
+    ("What was reported in January 2022?", "publication"),
+    ("What did the articles from 2023 say?", "publication"),
+    ("the story published on December 2, 2021", "publication"),
+    ("How many minutes did the violence last on January 6, 2021?", "bare"),
+    ("He announced his 2024 bid on which platform?", "bare"),
+    ("What was known before 2022?", "bound"),
+    ("Status as of 2022-01-01?", "bound"),
+    ("between December 2021 and January 2022", "range"),
+    ("What happened this week?", "relative"),
+])
+def test_each_date_says_how_it_is_framed(question, cue):
+    assert [m.cue for m in parse_question_dates(question, today=TODAY).mentions] == [cue]
+
+
+def test_first_as_an_adjective_is_not_an_order():
+    assert parse_question_dates("What did the first assistant director say?", today=TODAY).order is None
+    assert parse_question_dates("What was the first report about the interview?", today=TODAY).order == "oldest"
+
+
+def test_dates_at_the_ends_of_the_calendar_do_not_overflow():
+    i = parse_question_dates("after December 31, 2099 or before January 1, 1900", today=TODAY)
+    assert [(m.since, m.until) for m in i.mentions] == [(D(2100, 1, 1), None), (None, D(1899, 12, 31))]
+    assert parse_question_dates("until 9999-12-31", today=TODAY).mentions[0].until == D(9999, 12, 31)

@@ -20,7 +20,8 @@ from gradio_client import Client
 
 from rag import Answer, Article, Citation, Index, RagError, Report, Settings, index_corpus
 from tests.conftest import GUN, ROOT
-from ui.app import access, build_app, launch, render_cards, render_timeline, serve
+from ui.app import access, build_app, launch, serve
+from ui.render import render_cards, render_timeline
 
 GUN_QUESTION = "Who handed Alec Baldwin the gun?"
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # pandas deprecations inside gradio
@@ -151,7 +152,7 @@ def test_concurrent_visitors_each_get_their_own_conversation(app):
         t.join(120)
     (a, a_cards), (b, b_cards) = results["a"], results["b"]
     assert (a[0], a[2], b[0], b[2]) == (GUN_QUESTION, "What did he say about it?", "When was Alec Baldwin charged?", "With what?")
-    assert GUN in a[1] and "charged" in b[1] and "charged" not in a[1]
+    assert GUN in a[1] and "charge" in b[1] and "charge" not in a[1]
     assert f'data-source="{GUN}"' in a_cards.split("</article>")[0]
     assert 'data-source="002_5b34f11284f4eebe.txt"' in b_cards.split("</article>")[0]
 

@@ -1,0 +1,124 @@
+"""Answers on MultiHop-RAG: does the answer keep what retrieval found, refuse what the corpus lacks, cite both sides?
+
+Indexes MultiHop-RAG with ``rag index`` (reused from bench/out/ when present), then
+asks every one of its 2,556 questions through ``answer()`` and prints, per split
+(``test`` is the headline: nothing was chosen on it; ``dev`` chose the reader's
+sizes and thresholds; ``fit`` trained it — see bench/train_reader.py):
+
+- inference questions (the gold answer is a name): answer hits (the answer text
+  contains the gold answer and cites a gold article) next to the same check on the
+  top 1 and top 3 passages ``retrieve()`` returns;
+- null queries refused; false refusals on the answerable questions;
+- comparison and temporal questions: the answer cites every gold article;
+- the gold fact in the answer (any type), median answer length (sentences);
+- p50/p95 answer latency, and questions that raised (must be 0 over all 2,556).
+
+Example:  .venv/bin/python bench/bench_answers.py            # make bench-answers
+          .venv/bin/python bench/bench_answers.py --limit 300 --splits dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import traceback
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from multihop_data import CACHE, contains_answer, ensure_index, load, states_fact  # noqa: E402
+from rag import Index, Settings, answer  # noqa: E402
+
+
+def _row(mq, idx: Index) -> dict:
+    t0 = time.perf_counter()
+    try:
+        a = answer(mq.query, index=idx, settings=idx.settings)
+    except Exception as e:  # counted, shown, never hidden
+        return {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(), "mq": mq}
+    seconds = time.perf_counter() - t0
+    cited = {c.source for c in a.citations} | {r.source for c in a.citations for r in c.also_in}
+    row = {"mq": mq, "seconds": seconds, "refused": a.refused, "sentences": len(a.citations)}
+    if mq.type == "null_query":
+        return row
+    row["fact"] = any(states_fact(c.quote, mq.facts) for c in a.citations)
+    if mq.type == "inference_query":
+        row["hit"] = (not a.refused) and contains_answer(a.text, mq.answer) and bool(cited & mq.sources)
+        hits = idx.search(mq.query, k=3)
+        for k in (1, 3):
+            top = hits[:k]
+            row[f"top{k}"] = (any(contains_answer(h.text, mq.answer) for h in top)
+                              and any(h.source in mq.sources for h in top))
+    else:
+        row["cites_all"] = (not a.refused) and mq.sources <= cited
+    return row
+
+
+def _mean(xs) -> str:
+    xs = list(xs)
+    return f"{sum(xs) / len(xs):.3f}" if xs else "  n/a"
+
+
+def report(rows: list[dict], name: str) -> None:
+    ok = [r for r in rows if "error" not in r]
+    inf = [r for r in ok if r["mq"].type == "inference_query"]
+    cmp_ = [r for r in ok if r["mq"].type in ("comparison_query", "temporal_query")]
+    null = [r for r in ok if r["mq"].type == "null_query"]
+    answerable = [r for r in ok if r["mq"].type != "null_query"]
+    answered = [r for r in ok if not r["refused"]]
+    secs = sorted(r["seconds"] for r in ok)
+    print(f"\n== {name}: {len(rows)} questions ({len(inf)} inference, {len(cmp_)} comparison/temporal, "
+          f"{len(null)} null)")
+    print(f"inference answer hits        {_mean(r['hit'] for r in inf)}   top-1 passage {_mean(r['top1'] for r in inf)}"
+          f"   top-3 passages {_mean(r['top3'] for r in inf)}")
+    print(f"null queries refused         {_mean(r['refused'] for r in null)}")
+    print(f"false refusals (answerable)  {_mean(r['refused'] for r in answerable)}")
+    print(f"cites every gold article     {_mean(r['cites_all'] for r in cmp_)}   (comparison + temporal)")
+    by = defaultdict(list)
+    for r in cmp_:
+        by[r["mq"].type].append(r["cites_all"])
+    print("                             " + "   ".join(f"{t}: {_mean(v)}" for t, v in sorted(by.items())))
+    print(f"gold fact in the answer      {_mean(r['fact'] for r in answerable)}")
+    if answered:
+        print(f"answer length (sentences)    median {statistics.median(r['sentences'] for r in answered):g}, "
+              f"max {max(r['sentences'] for r in answered)}")
+    if secs:
+        print(f"latency                      p50 {1000 * secs[len(secs) // 2]:.0f} ms, "
+              f"p95 {1000 * secs[int(len(secs) * 0.95)]:.0f} ms")
+    print(f"questions that raised        {len(rows) - len(ok)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--index", type=Path, default=CACHE / "mh-index")
+    ap.add_argument("--splits", default="test,dev,fit", help="comma-separated: which splits to ask")
+    ap.add_argument("--limit", type=int, default=0, help="ask at most this many questions per split")
+    args = ap.parse_args()
+    root = ensure_index(args.index)
+    idx = Index.open(root, settings=Settings(index=root))
+    questions = load()
+    all_rows = []
+    for split in args.splits.split(","):
+        qs = [q for q in questions if q.split == split]
+        if args.limit:
+            qs = qs[: args.limit]
+        rows = [_row(q, idx) for q in qs]
+        all_rows += rows
+        report(rows, split)
+        for r in rows:
+            if "error" in r:
+                print(f"  raised on: {r['mq'].query[:100]!r}: {r['error']}")
+    if len(args.splits.split(",")) > 1:
+        print(f"\nall splits: {len(all_rows)} questions, {sum('error' in r for r in all_rows)} raised")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""Composer: turn the reader's scored sentences into the answer text and its citations.
+
+Every sentence of the answer is a quote, followed by its ``[n]``; the words the
+composer adds are labels (a date, a publisher) and nothing else. What it decides:
+
+- how many sentences: the best, then others the reader rates nearly as likely and
+  that add something (thresholds chosen on a dev split, kept in the reader's file);
+- a comparison quotes each side: one sentence per report the question names, each
+  labelled with publisher and date, so every report it refers to is cited;
+- "latest" / "first" answer from the newest / oldest relevant article, and a newer
+  report on the same point is added so an old claim never stands alone;
+- copies: a passage reprinted by several articles is one citation listing them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .analysis import Question
+from .answers import Citation, Report
+from .reader import Evidence, Sentence, encode
+from .retrieval import Index
+
+__all__ = ["compose", "render", "near_copies", "Pick"]
+
+_WORD = re.compile(r"[0-9A-Za-z]+(?:['’][A-Za-z]+)?")
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A chosen sentence, the other articles carrying it, and the label it is shown with (comparisons)."""
+
+    evidence: Evidence
+    also_in: tuple[Report, ...] = ()
+    label: str = ""
+    update: bool = False  # a newer report on the point of the others: the answer reads as a chronology
+
+
+def _norm(text: str) -> str:
+    """Text folded for copy detection: case, quotes, dashes and spacing don't count."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(_WORD.findall(t.replace("’", "'")))
+
+
+def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    w = _norm(text).split()
+    return {tuple(w[i : i + n]) for i in range(max(1, len(w) - n + 1))}
+
+
+def near_copies(a: str, b: str, threshold: float = 0.8) -> bool:
+    """True when two passages are the same text or nearly (word 3-gram overlap)."""
+    na, nb = _norm(a), _norm(b)
+    if na == nb or (len(na) > 40 and (na in nb or nb in na)):
+        return True
+    sa, sb = _shingles(a), _shingles(b)
+    return len(sa & sb) / max(1, min(len(sa), len(sb))) >= threshold
+
+
+_FOLDED: dict[int, tuple[object, dict[str, str]]] = {}
+
+
+def _normalised_articles(store) -> dict[str, str]:
+    """Every article's text folded for copy detection, once per loaded index generation (a cache, not state)."""
+    hit = _FOLDED.get(id(store))
+    if hit is None or hit[0] is not store:
+        while len(_FOLDED) >= 4:
+            _FOLDED.pop(next(iter(_FOLDED)))
+        hit = _FOLDED[id(store)] = (store, {a.source: _norm(a.text) for a in store.articles})
+    return hit[1]
+
+
+def _collapse(idx: Index, ev: Evidence, pool: Sequence[Evidence], norm_cache: dict[str, str]) -> tuple[Evidence, tuple[Report, ...]]:
+    """The earliest article carrying this sentence is cited; the other carriers are listed, earliest first."""
+    s = ev.sentence
+    carriers: dict[str, Report] = {}
+    needle = _norm(s.text)
+    if len(needle) > 30:
+        folded = _normalised_articles(idx.store)
+        for a in idx.articles:
+            if a.source != s.hit.source and needle in folded.get(a.source, ""):
+                carriers[a.source] = Report(a.source, a.date, a.title)
+    for c in pool:
+        if c.hit.source != s.hit.source and c.hit.source not in carriers and near_copies(c.sentence.text, s.text):
+            carriers[c.hit.source] = Report(c.hit.source, c.hit.date, c.hit.title, c.sentence.start, c.sentence.end)
+    key = lambda r: (r.date or dt.date.max, r.source)  # noqa: E731
+    reports = sorted(carriers.values(), key=key)
+    if reports and key(reports[0]) < (s.hit.date or dt.date.max, s.hit.source):
+        first = next((c for c in pool if c.hit.source == reports[0].source and near_copies(c.sentence.text, s.text)),
+                     None)
+        if first is not None:
+            me = Report(s.hit.source, s.hit.date, s.hit.title, s.start, s.end)
+            first = Evidence(first.sentence, ev.score, ev.dense, _moved_span(ev, first))
+            return first, tuple(sorted([me] + [r for r in reports if r.source != first.hit.source], key=key))
+    return ev, tuple(reports)
+
+
+def _moved_span(ev: Evidence, to: Evidence):
+    """The short answer of ``ev``, found again in the copy ``to`` (None if the copy words it otherwise)."""
+    if ev.span is None:
+        return to.span
+    i = to.sentence.text.find(ev.span.text)
+    if i < 0:
+        return to.span
+    from .reader import Span
+
+    start = to.sentence.start + i
+    return Span(ev.span.text, start, start + len(ev.span.text), ev.span.kind, ev.span.score)
+
+
+def _restates(idx: Index, chosen: Sequence[Evidence], e: Evidence, limit: float) -> bool:
+    for c in chosen:
+        if c.hit.source == e.hit.source and abs(c.sentence.start - e.sentence.start) < 5:
+            return True
+        if near_copies(c.sentence.text, e.sentence.text):
+            return True
+    sims = encode(idx, [c.sentence.text for c in chosen]) @ encode(idx, [e.sentence.text])[0]
+    return bool(len(sims) and max(sims) >= limit)
+
+
+def _side_label(e: Evidence) -> str:
+    h = e.hit
+    return f"{h.publisher + ', ' if h.publisher else ''}{h.date or 'undated'}"
+
+
+def _compare(idx: Index, q: Question, ev: Sequence[Evidence], t: dict, answer: str = "") -> list[Evidence]:
+    """One sentence per report the question compares: the best of the articles that part names.
+
+    Where the question asks for a name the reports share ("Which company, reported by
+    both ..."), each side prefers a sentence, nearly as good, that names ``answer``.
+    """
+    floor = t.get("side", 0.05) * ev[0].score
+    chosen: list[Evidence] = []
+    used: set[str] = set()
+    part_vecs = encode(idx, [p.text for p in q.parts]) if any(not p.publishers and not p.since and not p.until
+                                                              for p in q.parts) else None
+    for n, part in enumerate(q.parts):
+        def fits(e: Evidence) -> bool:
+            h = e.hit
+            if part.publishers and h.publisher not in part.publishers:
+                return False
+            if (part.since or part.until) and not (h.date and (part.since is None or h.date >= part.since)
+                                                   and (part.until is None or h.date <= part.until)):
+                return False
+            return e.score >= floor
+
+        pool = [e for e in ev if fits(e)]
+        if not pool:
+            continue
+        fresh = [e for e in pool if e.hit.source not in used] or pool
+        if part_vecs is not None and not part.publishers and not part.since and not part.until:
+            sims = encode(idx, [e.sentence.text for e in fresh]) @ part_vecs[n]
+            best = fresh[int(np.argmax(sims + np.array([e.score for e in fresh])))]
+        else:
+            best = fresh[0]
+        if answer and answer not in best.sentence.text:
+            near = [e for e in fresh if e.score >= t.get("extra", 0.6) * best.score and answer in e.sentence.text]
+            best = near[0] if near else best
+        if best not in chosen:
+            chosen.append(best)
+            used.add(best.hit.source)
+    # a part may stand for several reports ("the TechCrunch articles on X and on Y"): the next best articles,
+    # rated nearly as highly, fill the answer up to its usual length, one side each
+    # (a comparison has two sides at least: the second may be any report the reader rates above the floor)
+    near = t.get("extra", 0.6) * ev[0].score
+    for e in ev:
+        if len(chosen) >= min(len(q.parts), int(t.get("max_sentences", 3))):
+            break
+        if e.hit.source not in used and (e.score >= near or (len(chosen) < 2 and e.score >= floor)):
+            chosen.append(e)
+            used.add(e.hit.source)
+    return chosen
+
+
+def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *,
+            carriers: Sequence[Evidence] = (), context: Sequence[Sentence] = ()) -> list[Pick]:
+    """The sentences to quote, in the order they are shown, with their copies and labels.
+
+    ``carriers`` are sentences of copied passages (for "also reported in");
+    ``context`` every sentence read, where a name the answer shortens is looked up.
+    """
+    t = thresholds
+    ev = list(ev)
+    best = ev[0]
+    norm_cache: dict[str, str] = {}
+    pool = list(carriers) or ev
+    span_best = max((e for e in ev[:8] if e.span), key=lambda e: e.span.score, default=None)
+    sure = span_best is not None and span_best.span.score >= t.get("span", 0.5)
+    named = list(ev) + [Evidence(c, 0.0, 0.0) for c in context]
+    if q.compares and len(q.parts) > 1:
+        sides = _compare(idx, q, ev, t, span_best.span.text if sure else "")
+        if len(sides) > 1:
+            sides = _with_full_name(sides, named, span_best.span if sure else None, cap=len(sides) + 1)
+            sides.sort(key=lambda e: (e.hit.date or dt.date.max, e.hit.source))
+            return [Pick(c, also, _side_label(c)) for c, also in
+                    (_collapse(idx, e, pool, norm_cache) for e in sides)]
+    if q.generic:
+        return [Pick(c, also) for c, also in (_collapse(idx, e, pool, norm_cache) for e in _headlines(ev, q, t))]
+    # a sentence without the kind of thing asked for (no name for "who ...?") cannot state the answer
+    fitting = [e for e in ev[:8] if e.fits]
+    if fitting and not best.fits:
+        best = fitting[0]
+    floor = max(t.get("extra", 0.6) * best.score, t.get("extra_min", 0.0))
+    relevant = [e for e in ev if e.score >= floor and e.fits]
+    if q.order in ("newest", "oldest"):
+        # the relevant articles: those of the best retrieved passages, and those of sentences rated near the best
+        near = t.get("order", 0.3) * best.score
+        articles = {e.hit.source for e in ev if e.score >= near or e.sentence.rank < 3}
+        dated = [e for e in ev if e.hit.source in articles and e.hit.date]
+        if dated:
+            pick = max if q.order == "newest" else min
+            target = pick(e.hit.date for e in dated)
+            in_target = [e for e in dated if e.hit.date == target]
+            # the newest (oldest) report: its opening sentence says what it reports, then what in it answers best
+            lede = min((e for e in named if e.hit.source == in_target[0].hit.source), key=lambda e: e.sentence.start)
+            best = lede
+            relevant = [e for e in in_target if e is not lede and e.score >= near][:1]
+    chosen = [best]
+    # a short answer the reader is sure of, stated in another sentence than the best one, is quoted too
+    if (sure and span_best is not best and not (best.span and best.span.score >= t.get("span", 0.5))):
+        chosen.append(span_best)
+    limit = t.get("restate", 0.85)
+    for e in relevant:
+        if len(chosen) >= int(t.get("max_sentences", 3)):
+            break
+        if e in chosen or _restates(idx, chosen, e, limit):
+            continue
+        chosen.append(e)
+    updates: list[Evidence] = []
+    if q.order is None and not q.generic:
+        before = list(chosen)
+        chosen = _with_update(idx, chosen, ev, t)
+        updates = [e for e in chosen if e not in before]
+    chosen = _with_full_name(chosen, named, span_best.span if sure else None, int(t.get("max_sentences", 3)))
+    out, seen = [], set()
+    for e in chosen:
+        c, also = _collapse(idx, e, pool, norm_cache)
+        if (c.hit.source, c.sentence.start) in seen:
+            continue
+        seen.add((c.hit.source, c.sentence.start))
+        out.append(Pick(c, also, update=e in updates))
+    return out
+
+
+def _full_name(name: str, ev: Sequence[Evidence]) -> str:
+    """The longest way the passages write ``name``: "Sam Bankman-Fried" for "Bankman-Fried"."""
+    best = name
+    pattern = re.compile(r"(?:[A-Z][\w’'.&-]*\s+){1,3}" + re.escape(name) + r"(?![\w-])")
+    for e in ev:
+        for m in pattern.finditer(e.sentence.text):
+            words = m.group().split()
+            titles = [i for i, w in enumerate(words) if w.lower().strip(".,") in _LEAD]
+            if titles:  # "The Bankman-Fried trial", "FTX CEO Sam Bankman-Fried": titles are not the name
+                words = words[titles[-1] + 1 :]
+            full = " ".join(words)
+            if len(full) > len(best):
+                best = full
+    return best
+
+
+_LEAD = frozenset("the a an and but or so then when while after before as if in on at of for by with from to "
+                  "former judge ceo president mr mrs ms dr said says told".split())
+
+
+def _with_full_name(chosen: list[Evidence], ev: Sequence[Evidence], short, cap: int) -> list[Evidence]:
+    """When the answer is a name the chosen quotes only shorten ("Bankman-Fried"), quote one that names it whole."""
+    if short is None or short.kind != "name":
+        return chosen
+    full = _full_name(short.text, ev)
+    if full == short.text or any(full in e.sentence.text for e in chosen):
+        return chosen
+    carrier = next((e for e in ev if full in e.sentence.text and e not in chosen), None)
+    if carrier is None:
+        return chosen
+    i = carrier.sentence.text.index(full)
+    start = carrier.sentence.start + i
+    from .reader import Span
+
+    carrier = Evidence(carrier.sentence, carrier.score, carrier.dense,
+                       Span(full, start, start + len(full), "name", short.score))
+    if len(chosen) >= cap:
+        chosen = chosen[:-1]
+    return chosen + [carrier]
+
+
+def _headlines(ev: Sequence[Evidence], q: Question, t: dict) -> list[Evidence]:
+    """ "What was reported in 2023?": each of the newest articles read, by its opening sentence (its headline)."""
+    first: dict[str, Evidence] = {}
+    for e in ev:
+        if e.hit.source not in first or e.sentence.start < first[e.hit.source].sentence.start:
+            first[e.hit.source] = e
+    newest = sorted(first.values(), key=lambda e: (e.hit.date or dt.date.min, e.score), reverse=q.order != "oldest")
+    return newest[: int(t.get("max_sentences", 3))]
+
+
+def _with_update(idx: Index, chosen: list[Evidence], ev: Sequence[Evidence], t: dict) -> list[Evidence]:
+    """Add a newer report on the same point (a week or more later), so an old claim never stands alone."""
+    newest = max((e.hit.date for e in chosen if e.hit.date), default=None)
+    if newest is None:
+        return chosen
+    floor = max(t.get("update", 0.3) * chosen[0].score, t.get("extra_min", 0.0))
+    later = [e for e in ev if e.hit.date and e.hit.date >= newest + dt.timedelta(days=7) and e.score >= floor
+             and e not in chosen and e.fits]
+    if not later:
+        return chosen
+    anchor = encode(idx, [chosen[0].sentence.text])[0]
+    sims = encode(idx, [e.sentence.text for e in later]) @ anchor
+    updates = [e for e, s in zip(later, sims) if t.get("update_min_sim", 0.3) <= s < t.get("restate", 0.85)]
+    if not updates:
+        return chosen
+    if len(chosen) >= int(t.get("max_sentences", 3)):
+        chosen = chosen[:-1]
+    return chosen + [updates[0]]
+
+
+def _inert(text: str) -> str:
+    """Article text shown in an answer: a ``[3]`` inside it must not read as one of our citation markers."""
+    return _MARKER.sub(lambda m: f"［{m.group(1)}］", text)
+
+
+def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations."""
+    labelled = any(p.label for p in picks)
+    dates = {p.evidence.hit.date for p in picks}
+    dated = len(dates) > 1 and not labelled  # each line says when it was reported
+    by_date = dated and any(p.update for p in picks)  # a newer report updates the others: a chronology
+    if by_date:  # oldest report first; within a day, the best sentence first
+        rank = {id(p): i for i, p in enumerate(picks)}
+        picks = sorted(picks, key=lambda p: (p.evidence.hit.date or dt.date.min, rank[id(p)]))
+    parts, cites = [], []
+    for n, p in enumerate(picks, start=1):
+        e, h = p.evidence, p.evidence.hit
+        label = ""
+        if labelled:
+            label = f"{p.label}: "
+        elif by_date:
+            label = f"Latest, {h.date}: " if n == len(picks) and h.date else f"{h.date or 'Undated'}: "
+        elif dated:
+            label = f"{h.date or 'Undated'}: "
+        parts.append(f"{label}{_inert(e.sentence.text)} [{n}]")
+        span = e.span if e.span and e.span.score >= span_floor else None
+        cites.append(Citation(
+            n, h.source, h.date, h.title, e.sentence.text, e.sentence.start, e.sentence.end, round(e.score, 4),
+            p.also_in, h.publisher, h.url, h.text, h.start,
+            answer_start=span.start if span else -1, answer_end=span.end if span else -1, label=p.label,
+        ))
+    return ("\n" if (dated or labelled) else " ").join(parts), tuple(cites)

@@ -1,0 +1,63 @@
+"""Composer: quotes rendered with their markers, dated lines, comparison labels; article text cannot forge a marker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from rag.composer import Pick, near_copies, render
+from rag.reader import Evidence, Sentence, Span
+from rag.retrieval import Hit
+
+
+def _ev(text: str, source: str, date: dt.date, score: float = 0.9, publisher: str | None = None, span=None):
+    hit = Hit(text, source, date, f"Title of {source}", score, 100, 100 + len(text), publisher=publisher)
+    return Evidence(Sentence(text, 100, 100 + len(text), hit, 0.0), score, 0.5, span)
+
+
+def test_article_text_cannot_forge_a_citation_marker():
+    e = _ev("Halls handed him the gun [2], sources said [10].", "a.txt", dt.date(2021, 12, 2))
+    text, cites = render([Pick(e)])
+    assert re.findall(r"\[(\d+)\]", text) == ["1"] and len(cites) == 1
+    assert cites[0].quote == e.sentence.text  # the citation keeps the exact words
+
+
+def test_reports_of_different_days_read_as_a_chronology_newest_marked():
+    old = _ev("He does not expect to be charged.", "a.txt", dt.date(2021, 12, 24))
+    new = _ev("He has been charged with involuntary manslaughter.", "b.txt", dt.date(2023, 1, 31))
+    text, cites = render([Pick(new, update=True), Pick(old)])
+    assert text.splitlines() == ["2021-12-24: He does not expect to be charged. [1]",
+                                 "Latest, 2023-01-31: He has been charged with involuntary manslaughter. [2]"]
+    assert [c.date for c in cites] == [dt.date(2021, 12, 24), dt.date(2023, 1, 31)]
+
+
+def test_reports_of_different_days_without_an_update_keep_the_best_first_each_dated():
+    best = _ev("The jury found the armorer guilty of manslaughter.", "v.txt", dt.date(2024, 3, 6))
+    other = _ev("The 42-year-old was killed on set.", "a.txt", dt.date(2022, 1, 3))
+    text, _ = render([Pick(best), Pick(other)])
+    assert text.splitlines() == ["2024-03-06: The jury found the armorer guilty of manslaughter. [1]",
+                                 "2022-01-03: The 42-year-old was killed on set. [2]"]
+
+
+def test_comparison_sides_carry_publisher_and_date_labels():
+    a = _ev("Google spent $26.3 billion in 2021.", "tc.json#1", dt.date(2023, 10, 31), publisher="TechCrunch")
+    b = _ev("Google ranks local results by relevance.", "v.json#2", dt.date(2023, 10, 26), publisher="The Verge")
+    text, cites = render([Pick(b, label="The Verge, 2023-10-26"), Pick(a, label="TechCrunch, 2023-10-31")])
+    assert text.splitlines()[0] == "The Verge, 2023-10-26: Google ranks local results by relevance. [1]"
+    assert [c.label for c in cites] == ["The Verge, 2023-10-26", "TechCrunch, 2023-10-31"]
+
+
+def test_a_sure_short_answer_is_marked_by_offsets():
+    text = "He claims first assistant director Dave Halls handed him the prop weapon."
+    i = text.index("Dave Halls")
+    e = _ev(text, "a.txt", dt.date(2021, 12, 2), span=Span("Dave Halls", 100 + i, 110 + i, "name", 0.9))
+    _, cites = render([Pick(e)], span_floor=0.5)
+    assert cites[0].answer_span == "Dave Halls" and cites[0].to_dict()["answer"]["start"] == 100 + i
+    _, unsure = render([Pick(e)], span_floor=0.95)
+    assert unsure[0].answer_span == "" and "answer" not in unsure[0].to_dict()
+
+
+def test_near_copies_ignore_case_quotes_and_framing():
+    a = "“I cock the gun. I go, ‘Can you see that?’ And then I let go of the hammer,” he recalled."
+    assert near_copies(a, a.replace("“", '"').upper()) and near_copies(a, "He said: " + a)
+    assert not near_copies(a, "Alec Baldwin has been charged with involuntary manslaughter.")
