@@ -56,15 +56,20 @@ def _writes(url: str) -> list[tuple]:
 
 # -- the seeds, with the real model, on both stores ---------------------------------------------------------
 
-def test_the_gun_question_is_answered_from_postgresql(pg_seed_url):
+def test_the_gun_question_is_answered_from_postgresql(pg_seed_url, seed_index):
     hits = retrieve(GUN_QUESTION, k=5, index=pg_seed_url)
     assert (hits[0].source, hits[0].date) == (GUN, dt.date(2021, 12, 2))
     assert "Dave Halls handed him the prop weapon" in hits[0].text
     article = (SEEDS / GUN).read_text().split(" ", 3)[3]
     assert article[hits[0].start : hits[0].end] == hits[0].text
-    a = answer(GUN_QUESTION, index=pg_seed_url)
-    assert not a.refused and "Dave Halls" in a.text
-    assert (a.citations[0].source, a.citations[0].date) == (GUN, dt.date(2021, 12, 2))
+    a = answer(GUN_QUESTION, index=pg_seed_url)  # analysis, reader and composer, reading the database
+    assert not a.refused and "Halls" in a.text
+    c = a.citations[0]
+    assert (c.n, c.source, c.date) == (1, GUN, dt.date(2021, 12, 2))
+    assert article[c.start : c.end] == c.quote and c.quote in a.text
+    f = answer(GUN_QUESTION, index=seed_index)  # the same answer from FAISS, word for word
+    assert (a.text, [(c.source, c.date, c.start, c.end) for c in a.citations]) == \
+        (f.text, [(c.source, c.date, c.start, c.end) for c in f.citations])
 
 
 def test_every_labelled_question_ranks_and_answers_the_same_on_both_stores(seed_index, pg_seed_url, real_embedder):
@@ -201,6 +206,24 @@ def test_a_metadata_change_rewrites_rows_and_keeps_vectors(pg_url):
     hits = idx.search("word1x5 story", k=3, publishers=["gotham gazette"])
     assert hits and all(h.publisher == "Gotham Gazette" for h in hits)
     assert idx.publishers.find("What did the Gotham Gazette say?")[0].publishers == {"Gotham Gazette"}
+
+
+def test_a_snapshot_of_a_postgresql_index_keeps_its_generation_while_the_live_one_moves_on(pg_url):
+    """One answer reads one generation (Index.snapshot): counts, publishers and refresh stay those of when it began."""
+    emb, cfg = HashEmbedder(), ChunkingConfig(32, 8)
+    build_pg_index(_corpus(3, publisher="Gotham Gazette"), pg_url, emb, cfg)
+    live = Index.open(pg_url, settings=Settings(index=pg_url, model="hash-embedder"))
+    snap = live.snapshot()
+    more = Corpus((*_corpus(3, publisher="Gotham Gazette").articles,
+                   Article("id9", "009.txt", "Story 9", dt.date(2022, 2, 1), "Story 9. The Daily Planet reports.",
+                           publisher="Daily Planet")))
+    build_pg_index(more, pg_url, emb, cfg)
+    assert snap.refresh() is False and live.refresh() is True
+    assert (snap.stats()["articles"], live.stats()["articles"]) == (3, 4)
+    assert snap.publishers.find("What did the Daily Planet say?") == []
+    assert live.publishers.find("What did the Daily Planet say?")[0].publishers == {"Daily Planet"}
+    assert [live.store.chunk(int(i)).position for i in live.store.chunk_ids("001.txt")] == \
+        list(range(len(live.store.chunk_ids("001.txt")))) and len(live.store.chunk_ids("001.txt")) > 1
 
 
 def test_the_model_guard_holds_for_postgresql(pg_url):
