@@ -53,7 +53,9 @@ import bench_multihop as mh  # noqa: E402
 from rag import Article, Index, Settings, Store, embedder_for, load_corpus  # noqa: E402
 from rag.chunking import ChunkingConfig, chunk_articles  # noqa: E402
 from rag.embed_jobs import LOCAL, _start, encode_local, encode_on_ray  # noqa: E402
-from rag.pgstore import PgLexical, PgStore, article_key, connect  # noqa: E402
+from rag.pgconnect import article_key, connect  # noqa: E402
+from rag.pglexical import PgLexical  # noqa: E402
+from rag.pgstore import PgStore  # noqa: E402
 from rag.pgwrite import _vector_index, create_schema  # noqa: E402
 from rag.retrieval import index_corpus  # noqa: E402
 from rag.store import _EMBED_FORMAT, FORMAT_VERSION, make_faiss_index  # noqa: E402

@@ -38,7 +38,7 @@ def location(value: object) -> Location:
 def shown(loc: Location) -> str:
     """How a location is named in messages: a directory with its slash, a URL without its password."""
     if is_database(loc):
-        from .pgstore import redact
+        from .pgconnect import redact
 
         return redact(str(loc))
     return f"{loc}/"
@@ -47,7 +47,7 @@ def shown(loc: Location) -> str:
 def exists(loc: Location) -> bool:
     """Whether an index has been written at ``loc``."""
     if is_database(loc):
-        from .pgstore import connect, read_meta
+        from .pgconnect import connect, read_meta
 
         conn = connect(str(loc))
         try:
@@ -70,7 +70,7 @@ def recorded_encoder(loc: Location) -> str | None:
     """The encoder that built the index at ``loc``; None if there is none or it cannot be read."""
     if is_database(loc):
         from .errors import RagError
-        from .pgstore import connect, read_meta
+        from .pgconnect import connect, read_meta
         from .store import built_with
 
         try:
@@ -89,7 +89,7 @@ def recorded_paths(loc: Location) -> list[str] | None:
     """The corpus paths the index at ``loc`` was built from (uploads aside); None if nothing records them."""
     if is_database(loc):
         from .errors import RagError
-        from .pgstore import connect, read_meta
+        from .pgconnect import connect, read_meta
 
         try:
             conn = connect(str(loc))
@@ -108,7 +108,7 @@ def local_dir(loc: Location) -> Path:
     """The index's folder on this machine: the index directory itself; for a URL, a folder named after the
     database (``$XDG_DATA_HOME/dateline/indexes/<digest of the URL without its password>``)."""
     if is_database(loc):
-        from .pgstore import redact
+        from .pgconnect import redact
 
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
         return base / "dateline" / "indexes" / hashlib.sha256(redact(str(loc)).encode()).hexdigest()[:16]

@@ -26,10 +26,11 @@ from .embed_jobs import encode_texts
 from .embedding import Embedder
 from .errors import IndexCorrupt, RagError
 from .lexical import _stemmer, _words, lexical_document
-from .pgstore import (
-    HNSW_EF_CONSTRUCTION, HNSW_M, PGVECTOR_MIN, _ARTICLE_COLUMNS, _check_meta, _register, _stemmer_once,
-    article_from_row, article_key, as_array, chunk_key, connect, features, read_meta, redact,
+from .pgconnect import (
+    HNSW_EF_CONSTRUCTION, HNSW_M, PGVECTOR_MIN, _ARTICLE_COLUMNS, _check_meta, _register, article_from_row,
+    article_key, as_array, chunk_key, connect, features, read_meta, redact,
 )
+from .pglexical import _stemmer_once
 from .sources import plan
 from .store import _EMBED_FORMAT, FORMAT_VERSION, IndexReport, _choose_kind, check_model, tally
 

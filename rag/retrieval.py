@@ -225,7 +225,7 @@ class _Facts:
     """What ranking needs to know about a loaded FAISS store, computed once per generation.
 
     Kept together so a refresh swaps them with the store in one assignment. A
-    PostgreSQL store brings its own (``rag.pgstore.PgFacts``): the same methods,
+    PostgreSQL store brings its own (``rag.pgfilters.PgFacts``): the same methods,
     answered by SQL instead of arrays over every chunk.
     """
 

@@ -25,7 +25,8 @@ from rag import (
     Settings, Store, answer, index_corpus, retrieve,
 )
 from rag.lexical import LexicalIndex
-from rag.pgstore import PgStore, article_key, as_array, connect, redact
+from rag.pgconnect import article_key, as_array, connect, redact
+from rag.pgstore import PgStore
 from rag.pgwrite import build_pg_index
 from rag.retrieval import remove_articles
 from rag.store import build_index
@@ -413,7 +414,7 @@ def test_the_web_app_serves_a_postgresql_index_and_takes_uploads(pg_seed_url, pg
 def test_an_old_pgvector_degrades_to_exact_search(pg_url, monkeypatch):
     """pgvector before 0.5 has no HNSW: the index is written for exact scans, with a warning saying why."""
     import rag.pgwrite
-    from rag.pgstore import Features, features
+    from rag.pgconnect import Features, features
 
     real = features
     monkeypatch.setattr(rag.pgwrite, "features", lambda conn: real(conn) and Features((0, 4, 4)))
