@@ -108,6 +108,26 @@ def add_ts_rank_column(url: str) -> float:
     return time.perf_counter() - t
 
 
+def sizes(url: str) -> dict[str, int]:
+    """Bytes on disk of each of the index's tables (with their TOAST) and indexes, by name."""
+    conn = connect(url)
+    try:
+        rows = conn.execute(
+            "SELECT c.relname, CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname LIKE 'dateline%%' AND c.relkind IN ('r', 'i') "
+            "ORDER BY 2 DESC").fetchall()
+    finally:
+        conn.close()
+    return {name: int(size) for name, size in rows}
+
+
+def print_sizes(what: str, got: dict[str, int], chunks: int) -> None:
+    print(f"{what}, bytes per chunk (of {chunks:,}): " + ", ".join(
+        f"{name.removeprefix('dateline_')} {size / chunks:,.0f}" for name, size in got.items() if size >= chunks)
+        + f"; all {sum(got.values()) / chunks:,.0f}")
+
+
 def server(args, workdir: Path):
     """(make_database(name) -> url, what it is): an existing server given by --pg, or pgserver here."""
     if args.pg:
@@ -155,6 +175,8 @@ def multihop(args, make_db, workdir: Path, results: dict) -> dict[str, np.ndarra
     print(f"FAISS index: {report.chunks} chunks, {report.embedded_chunks} embedded, {faiss_s:.1f}s; PostgreSQL: "
           f"{pg_report.chunks} chunks written in {pg_s:.1f}s ({pg_report.embedded_chunks} vectors from the same encoder "
           f"calls, memoised)")
+    footprint = sizes(url)
+    print_sizes("PostgreSQL tables and indexes (no HNSW below 50,000 chunks)", footprint, pg_report.chunks)
     ts_s = add_ts_rank_column(url)
     print(f"ts_rank column (to_tsvector('english', ...)) and its GIN index: {ts_s:.1f}s")
 
@@ -208,7 +230,7 @@ def multihop(args, make_db, workdir: Path, results: dict) -> dict[str, np.ndarra
         print(f"{pipeline}: the same top 10 (sources and offsets, in order) from FAISS and PostgreSQL for "
               f"{stores['same top 10, FAISS and PostgreSQL BM25']:.1%} of questions")
     results["multihop"] = dict(out, index_seconds={"faiss": faiss_s, "postgresql_write": pg_s, "ts_rank_column": ts_s},
-                               chunks=report.chunks)
+                               chunks=report.chunks, bytes=footprint)
     return {"vectors": vectors, "questions": cached.encode([q.query for q in questions[:200]])}
 
 
@@ -285,6 +307,8 @@ def filtered(args, make_db, real: dict, results: dict) -> None:
     print(f"\n## 2. Filtered vector search, {n:,} vectors (noisy copies of {len(real['vectors']):,} real chunk "
           f"embeddings), {len(queries)} questions, k = {K} (load {load()})\n")
     print(f"PostgreSQL: tables filled in {loaded:.0f}s, HNSW (m 16, ef_construction 64) built in {built:.0f}s")
+    footprint = sizes(url)
+    print_sizes("PostgreSQL (vectors only: no terms, no text)", footprint, n)
     faiss_store = None
     if not args.no_faiss:
         t = time.perf_counter()
@@ -342,7 +366,7 @@ def filtered(args, make_db, real: dict, results: dict) -> None:
                               "p50_ms": p50, "p95_ms": p95, "routes": dict(routes) if route else None}
         out[share] = measured
     raw.close()
-    results["filtered"] = {"vectors": n, "load_s": loaded, "hnsw_build_s": built, "windows": out}
+    results["filtered"] = {"vectors": n, "load_s": loaded, "hnsw_build_s": built, "bytes": footprint, "windows": out}
 
 
 # -- 3. Ray against local --------------------------------------------------------------------------------
