@@ -53,7 +53,7 @@ import bench_multihop as mh  # noqa: E402
 from rag import Article, Index, Settings, Store, embedder_for, load_corpus  # noqa: E402
 from rag.chunking import ChunkingConfig, chunk_articles  # noqa: E402
 from rag.embed_jobs import LOCAL, _start, encode_local, encode_on_ray  # noqa: E402
-from rag.pgconnect import article_key, connect  # noqa: E402
+from rag.pgconnect import HNSW_EF_CONSTRUCTION, HNSW_M, article_key, connect  # noqa: E402
 from rag.pglexical import PgLexical  # noqa: E402
 from rag.pgstore import PgStore  # noqa: E402
 from rag.pgwrite import _vector_index, create_schema  # noqa: E402
@@ -306,7 +306,8 @@ def filtered(args, make_db, real: dict, results: dict) -> None:
     loaded, built = load_vectors(url, vecs, days, day0)
     print(f"\n## 2. Filtered vector search, {n:,} vectors (noisy copies of {len(real['vectors']):,} real chunk "
           f"embeddings), {len(queries)} questions, k = {K} (load {load()})\n")
-    print(f"PostgreSQL: tables filled in {loaded:.0f}s, HNSW (m 16, ef_construction 64) built in {built:.0f}s")
+    print(f"PostgreSQL: tables filled in {loaded:.0f}s, HNSW (m {HNSW_M}, ef_construction {HNSW_EF_CONSTRUCTION}) "
+          f"built in {built:.0f}s")
     footprint = sizes(url)
     print_sizes("PostgreSQL (vectors only: no terms, no text)", footprint, n)
     faiss_store = None
