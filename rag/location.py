@@ -66,21 +66,27 @@ def open_store(loc: Location, *, model: str | None = None, dimension: int | None
     return Store.open(Path(loc), model=model, dimension=dimension, encoder=encoder)
 
 
+def _database_meta(url: str) -> dict | None:
+    """The meta table of the index in the database at ``url``; None if there is none or it cannot be read."""
+    from .errors import RagError
+    from .pgconnect import connect, read_meta
+
+    try:
+        conn = connect(url)
+    except RagError:
+        return None
+    try:
+        return read_meta(conn)
+    finally:
+        conn.close()
+
+
 def recorded_encoder(loc: Location) -> str | None:
     """The encoder that built the index at ``loc``; None if there is none or it cannot be read."""
     if is_database(loc):
-        from .errors import RagError
-        from .pgconnect import connect, read_meta
         from .store import built_with
 
-        try:
-            conn = connect(str(loc))
-        except RagError:
-            return None
-        try:
-            meta = read_meta(conn)
-        finally:
-            conn.close()
+        meta = _database_meta(str(loc))
         return built_with(meta) if meta is not None and isinstance(meta.get("encoder"), (str, type(None))) else None
     return _faiss_encoder(Path(loc))
 
@@ -88,17 +94,7 @@ def recorded_encoder(loc: Location) -> str | None:
 def recorded_paths(loc: Location) -> list[str] | None:
     """The corpus paths the index at ``loc`` was built from (uploads aside); None if nothing records them."""
     if is_database(loc):
-        from .errors import RagError
-        from .pgconnect import connect, read_meta
-
-        try:
-            conn = connect(str(loc))
-        except RagError:
-            return None
-        try:
-            meta = read_meta(conn)
-        finally:
-            conn.close()
+        meta = _database_meta(str(loc))
         paths = meta.get("corpus_paths") if meta is not None else None
         return list(paths) if isinstance(paths, list) and all(isinstance(p, str) for p in paths) else None
     return _faiss_paths(Path(loc))
