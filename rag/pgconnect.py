@@ -26,8 +26,8 @@ __all__ = ["Features", "connect", "features", "read_meta", "redact", "article_ke
            "article_from_row", "PGVECTOR_MIN", "HNSW_SINCE", "ITERATIVE_SINCE", "HNSW_M", "HNSW_EF_CONSTRUCTION"]
 
 #: The HNSW graph. pgvector's defaults (m 16, ef_construction 64) reached recall@10 0.82-0.87 at ef_search 128 on
-#: bench_scale's 200k vectors (0.95 needed ef_search 600, 3.4 ms); m 32, ef_construction 128 reached 0.989 at 128
-#: (2.1 ms), for a graph 4% larger that builds 3.5x as slowly (80 s for 200k here). docs/benchmarks.md.
+#: bench_scale's 200k vectors (0.95 needed ef_search 400); m 32, ef_construction 128 reached 0.99 at 128
+#: (about 2 ms), for a graph 4% larger that builds 3.5-4x as slowly (80-99 s for 200k here). docs/benchmarks.md.
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 128
 PGVECTOR_MIN, HNSW_SINCE, ITERATIVE_SINCE = (0, 4, 0), (0, 5, 0), (0, 8, 0)
 _ARTICLE_COLUMNS = ("id, source, content_id, title, published, publisher_id, url, author, date_source, "
