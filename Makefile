@@ -46,6 +46,7 @@ bench-multihop: install
 
 bench-answers: install
 	$(PY) bench/bench_answers.py
+	$(PY) bench/bench_answers.py --seeds
 
 # Refit rag/models/reader.json from MultiHop-RAG (fit/dev splits; see the script's docstring).
 train-reader: install

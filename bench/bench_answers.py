@@ -13,6 +13,10 @@ sizes and thresholds; ``fit`` trained it — see bench/train_reader.py):
 - the gold fact in the answer (any type), median answer length (sentences);
 - p50/p95 answer latency, and questions that raised (must be 0 over all 2,556).
 
+``--seeds`` asks the labelled seeds sets instead (``tests/questions.jsonl``, the
+regression set the old rules were tuned on, and ``bench/seeds_dev.jsonl``, the dev set
+the reader was chosen on): answer hits next to the top-1/top-3 passages, and refusals.
+
 Example:  .venv/bin/python bench/bench_answers.py            # make bench-answers
           .venv/bin/python bench/bench_answers.py --limit 300 --splits dev
 """
@@ -96,12 +100,48 @@ def report(rows: list[dict], name: str) -> None:
     print(f"questions that raised        {len(rows) - len(ok)}")
 
 
+def seeds() -> None:
+    """The seeds sets: answer hits (the answer holds one of the answers and cites a gold file) vs passages."""
+    import subprocess
+
+    from rag.evaluation import load_cases
+
+    root = CACHE / "seeds-index"
+    if not (root / "CURRENT").exists():
+        subprocess.run([sys.executable, "-m", "rag", "index", str(ROOT / "seeds"), "--index", str(root)],
+                       cwd=ROOT, check=True)
+    idx = Index.open(root, settings=Settings(index=root))
+    for path in (ROOT / "tests" / "questions.jsonl", ROOT / "bench" / "seeds_dev.jsonl"):
+        n = top1 = top3 = hits = refuse = refused = false_refusals = 0
+        for c in load_cases(path):
+            if c.history:
+                continue
+            a = answer(c.question, index=idx, settings=idx.settings)
+            if c.type == "refuse":
+                refuse += 1
+                refused += a.refused
+                continue
+            n += 1
+            has = lambda text: any(x.lower() in text.lower() for x in c.answer_any)  # noqa: E731
+            top = idx.search(c.question, k=3)
+            top1 += bool(top) and has(top[0].text) and top[0].source in c.sources
+            top3 += any(has(h.text) for h in top) and any(h.source in c.sources for h in top)
+            cited = {x.source for x in a.citations}
+            hits += (not a.refused) and has(a.text) and bool(cited & set(c.sources))
+            false_refusals += a.refused
+        print(f"{path.relative_to(ROOT)}: {n} answerable: answer hits {hits / n:.2f} (top-1 passage {top1 / n:.2f}, "
+              f"top-3 {top3 / n:.2f}), false refusals {false_refusals}; unanswerable refused {refused}/{refuse}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=Path, default=CACHE / "mh-index")
     ap.add_argument("--splits", default="test,dev,fit", help="comma-separated: which splits to ask")
     ap.add_argument("--limit", type=int, default=0, help="ask at most this many questions per split")
+    ap.add_argument("--seeds", action="store_true", help="ask the seeds sets instead of MultiHop-RAG")
     args = ap.parse_args()
+    if args.seeds:
+        return seeds()
     root = ensure_index(args.index)
     idx = Index.open(root, settings=Settings(index=root))
     questions = load()

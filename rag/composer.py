@@ -138,8 +138,7 @@ def _compare(idx: Index, q: Question, ev: Sequence[Evidence], t: dict, answer: s
     floor = t.get("side", 0.05) * ev[0].score
     chosen: list[Evidence] = []
     used: set[str] = set()
-    part_vecs = encode(idx, [p.text for p in q.parts]) if any(not p.publishers and not p.since and not p.until
-                                                              for p in q.parts) else None
+    part_vecs = encode(idx, [p.text for p in q.parts]) if q.parts else None
     for n, part in enumerate(q.parts):
         def fits(e: Evidence) -> bool:
             h = e.hit
@@ -154,7 +153,9 @@ def _compare(idx: Index, q: Question, ev: Sequence[Evidence], t: dict, answer: s
         if not pool:
             continue
         fresh = [e for e in pool if e.hit.source not in used] or pool
-        if part_vecs is not None and not part.publishers and not part.since and not part.until:
+        # the side that says what this part asks about, not only the best answer to the whole question:
+        # a publisher's other article is the usual wrong side (dev, cites every gold article 0.53 -> 0.55)
+        if part_vecs is not None:
             sims = encode(idx, [e.sentence.text for e in fresh]) @ part_vecs[n]
             best = fresh[int(np.argmax(sims + np.array([e.score for e in fresh])))]
         else:
@@ -165,12 +166,14 @@ def _compare(idx: Index, q: Question, ev: Sequence[Evidence], t: dict, answer: s
         if best not in chosen:
             chosen.append(best)
             used.add(best.hit.source)
-    # a part may stand for several reports ("the TechCrunch articles on X and on Y"): the next best articles,
-    # rated nearly as highly, fill the answer up to its usual length, one side each
-    # (a comparison has two sides at least: the second may be any report the reader rates above the floor)
+    # a part may stand for several reports ("the TechCrunch articles on X and on Y"), and a side may have
+    # gone to the wrong article: the next best articles, rated nearly as highly, fill the answer up to its
+    # usual length, one side each (a comparison has two sides at least: the second may be any report the
+    # reader rates above the floor). Chosen on MultiHop-RAG dev over filling only the parts' count:
+    # cites every gold article 0.53 against 0.51, gold fact in the answer 0.77 against 0.76, median length 2.
     near = t.get("extra", 0.6) * ev[0].score
     for e in ev:
-        if len(chosen) >= min(len(q.parts), int(t.get("max_sentences", 3))):
+        if len(chosen) >= int(t.get("max_sentences", 3)):
             break
         if e.hit.source not in used and (e.score >= near or (len(chosen) < 2 and e.score >= floor)):
             chosen.append(e)
