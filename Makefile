@@ -2,10 +2,11 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+SCALE   := $(VENV)/.installed-scale
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index serve test bench bench-multihop bench-answers train-reader bench-formats soak clean
+.PHONY: install install-scale run index serve test bench bench-multihop bench-answers train-reader bench-formats bench-scale soak clean
 
 install: $(STAMP)
 
@@ -21,13 +22,20 @@ $(STAMP): pyproject.toml
 	    echo "warning: could not install chromium; the browser tests will be skipped"; }
 	touch $(STAMP)
 
+# PostgreSQL + pgvector and Ray (the scale extra) with pgserver for their tests; `make run` does without them
+install-scale: $(SCALE)
+
+$(SCALE): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[test,test-scale]'
+	touch $(SCALE)
+
 index: install
 	$(VENV)/bin/rag index
 
 run: index
 	$(VENV)/bin/rag serve
 
-test: install
+test: install $(SCALE)
 	$(PY) -m pytest -q
 
 bench: install
@@ -46,6 +54,10 @@ train-reader: install
 
 bench-formats: install
 	$(PY) bench/bench_formats.py --rss
+
+# PostgreSQL against FAISS on MultiHop-RAG, filtered vector search at 200k vectors, Ray against local embedding
+bench-scale: install $(SCALE)
+	$(PY) bench/bench_scale.py
 
 # bad input through every door, SIGKILLs of rag index and rag serve; not part of `make test` (about 6 minutes)
 soak: install

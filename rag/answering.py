@@ -13,8 +13,6 @@ import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .analysis import Question, analyse_question
 from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
 from .composer import compose, near_copies, render
@@ -74,13 +72,11 @@ def gather(idx: Index, q: Question, *, sources=None, publishers=None) -> tuple[l
     ranks = [float(i) for i in range(len(hits))]
     have = {h.chunk for h in hits}
     top = list(dict.fromkeys(h.source for h in hits))[: NEIGHBOURS[0]]
-    rows = idx.store.rows
     extra: list[int] = []
     extra_rank: list[float] = []
-    for src in top:
-        ai = next(i for i, a in enumerate(idx.store.articles) if a.source == src)
+    for src in top:  # chunk_ids: from the FAISS store's rows, or one indexed query to PostgreSQL
         first = next(r for h, r in zip(hits, ranks) if h.source == src)
-        for c in np.flatnonzero(rows[:, 0] == ai)[: NEIGHBOURS[1]]:
+        for c in idx.store.chunk_ids(src)[: NEIGHBOURS[1]]:
             if int(c) not in have:
                 extra.append(int(c))
                 extra_rank.append(first + 0.5)

@@ -18,7 +18,8 @@ app = typer.Typer(
     help="Dateline: ask questions of a news archive and get answers cited by file and date.",
 )
 
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", help="Index directory (default: vectorstore/).")]
+IndexOpt = Annotated[Optional[str], typer.Option(
+    "--index", help="Index directory (default: vectorstore/), or a postgresql:// URL (needs the scale extra).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="Only articles published on or after YYYY-MM-DD.")]
 UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Only articles published on or before YYYY-MM-DD.")]
@@ -66,6 +67,37 @@ def _json(value: object) -> None:
     typer.echo(re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
+def _where(index: str) -> str:
+    """An index as the summary names it: a directory with its slash, a URL as it is (password hidden)."""
+    from .settings import is_database
+
+    return index if is_database(index) else f"{index}/"
+
+
+_RAY_ADDRESS = re.compile(r"local|auto|ray://\S+|[\w.-]+:\d+")
+
+
+def _ray_argv(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional ADDRESS: the next word when it looks like one and is not a file; else local.
+
+    >>> _ray_argv(["index", "seeds", "--ray"]), _ray_argv(["index", "--ray", "auto", "seeds"])
+    (['index', 'seeds', '--ray=local'], ['index', '--ray=auto', 'seeds'])
+    """
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--ray":
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is not None and _RAY_ADDRESS.fullmatch(nxt) and not Path(nxt).exists():
+                out.append(f"--ray={nxt}")
+                i += 2
+                continue
+            out.append("--ray=local")
+        else:
+            out.append(argv[i])
+        i += 1
+    return out
+
+
 def _warn_insecure_llm(settings) -> None:
     """Say so when --allow-insecure-llm lets the key go out in clear text (Settings refuses it otherwise)."""
     from .generation import key_exposure
@@ -81,6 +113,9 @@ def index(
     index_dir: IndexOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Also remove articles no longer under PATH, and those from paths not named (uploads stay).")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Embed everything again: the recorded paths, PATH and the uploads.")] = False,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="[ADDRESS]", help="Embed as a Ray Data job: on this machine, or on the cluster at ADDRESS "
+        "(auto, ray://HOST:PORT). Needs the scale extra.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add and update articles, embedding only new or changed ones; nothing is removed unless asked.
@@ -91,20 +126,24 @@ def index(
     warning, and its articles stay. Without PATH: the paths the index was built from
     and its uploads (seeds/ for a new index).
 
+    The index is a directory, or a PostgreSQL database named by URL; --ray runs the
+    embedding on Ray (one encoder per actor) and writes the same index.
+
     Example:  rag index seeds/ ../shared/bench/multihop-rag/corpus.json --index /tmp/store
+              rag index seeds/ --index postgresql://dateline@db.example/news --ray
     """
     from .retrieval import index_corpus
 
     settings = _settings(index=index_dir)
     report = index_corpus(paths or None, settings=settings, rebuild=rebuild, prune=prune,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), ray=ray)
     for w in report.warnings:
         _err(f"warning: {w}")
     if as_json:
         _json(report.to_dict())
         return
     _out(
-        f"indexed {report.articles} articles ({report.chunks} chunks) into {report.index}/: "
+        f"indexed {report.articles} articles ({report.chunks} chunks) into {_where(report.index)}: "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.kept} kept, "
         f"{report.removed} removed; {report.embedded_chunks} chunks embedded; {report.undated} undated; "
         f"{len(report.skipped)} skipped, {len(report.warnings)} warnings [{report.kind}, {report.seconds:.1f}s]"
@@ -132,7 +171,7 @@ def remove(
     if as_json:
         _json(report.to_dict())
         return
-    _out(f"removed {report.removed} article{'s' * (report.removed != 1)} from {report.index}/: "
+    _out(f"removed {report.removed} article{'s' * (report.removed != 1)} from {_where(report.index)}: "
          f"{report.articles} articles ({report.chunks} chunks) remain")
 
 
@@ -253,6 +292,7 @@ def serve(
     """Serve the web chat (and its /ask and /search API) on http://HOST:PORT.
 
     Example:  rag serve --port 7860 --index vectorstore/
+              rag serve --index postgresql://dateline@db.example/news
     """
     from ui.app import serve as serve_app
 
@@ -264,7 +304,7 @@ def serve(
 def main() -> None:
     """Entry point: errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app(args=_ray_argv(sys.argv[1:]), standalone_mode=False)
     except RagError as e:
         _err(f"error: {e}")
         sys.exit(1)

@@ -171,12 +171,15 @@ def resolve_encoder(setting: str, built_with: str | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cache_dir: Path | None = None) -> Embedder:
+def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cache_dir: Path | None = None,
+                  threads: int | None = None) -> Embedder:
     """The model for ``name`` on ``encoder``, loaded once per process and shared by every caller.
 
     ``encoder`` "onnx-int8" or "onnx-fp32" runs the model on ONNX Runtime
     (exported into ``cache_dir`` on first use); "torch" on sentence-transformers;
     "auto" is ``DEFAULT_ENCODER`` (``embedder_for`` picks by the index instead).
+    ``threads`` caps ONNX Runtime's threads (default: every core this process may use),
+    so that several encoders in one machine, one per Ray actor, do not fight over cores.
     """
     if name.startswith("hash-embedder"):
         return HashEmbedder(name=name)
@@ -192,7 +195,8 @@ def load_embedder(name: str = DEFAULT_MODEL, encoder: str = DEFAULT_ENCODER, cac
         raise RagError(f"the ONNX encoder needs a local model folder, and '{name}' is not one; give its path, "
                        "or set DATELINE_ENCODER=torch to load it from the Hugging Face cache")
     onnx_file = ensure_exported(model_dir, cache_dir or default_cache_dir(), encoder)
-    return OnnxEmbedder(model_dir, onnx_file, name=DEFAULT_MODEL if name in _DEFAULT_ALIASES else name, encoder=encoder)
+    return OnnxEmbedder(model_dir, onnx_file, name=DEFAULT_MODEL if name in _DEFAULT_ALIASES else name, encoder=encoder,
+                        threads=threads)
 
 
 def embedder_for(settings: Settings, *, built_with: str | None = None) -> Embedder:

@@ -241,6 +241,7 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         self.name, self.encoder = name, encoder
+        self.onnx_file = onnx_file  # <cache dir>/<export dir>/<file>: where other processes find the same export
         self.max_tokens = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
         # tokenizer.json ships with padding to 128 and truncation at 128: both are switched off for
         # counting, and truncation is set to the model's own limit for encoding, as sentence-transformers does.

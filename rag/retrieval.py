@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -9,7 +10,7 @@ import numbers
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,12 @@ from .embedding import Embedder, embedder_for
 from .errors import CorpusError, IndexNotFound, InvalidQuery
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings
-from .sources import UPLOADS, UPLOADS_DIR
-from .store import UNDATED, IndexReport, Store, build_index, current_generation, recorded_encoder, recorded_paths
+from .location import (
+    cache_key, exists, local_dir, location, open_store, recorded_encoder, recorded_paths, shown, uploads_dir, write_index,
+)
+from .settings import is_database
+from .sources import UPLOADS
+from .store import UNDATED, IndexReport, Store
 
 __all__ = ["Hit", "Index", "retrieve", "index_corpus", "remove_articles", "parse_day", "check_query",
            "MAX_QUERY_CHARS", "MAX_K"]
@@ -217,9 +222,11 @@ def _monotone(ranked: Sequence[int], fused: dict[int, float]) -> dict[int, float
 
 
 class _Facts:
-    """What ranking needs to know about a loaded store, computed once per generation.
+    """What ranking needs to know about a loaded FAISS store, computed once per generation.
 
-    Kept together so a refresh swaps them with the store in one assignment.
+    Kept together so a refresh swaps them with the store in one assignment. A
+    PostgreSQL store brings its own (``rag.pgfilters.PgFacts``): the same methods,
+    answered by SQL instead of arrays over every chunk.
     """
 
     def __init__(self, store: Store):
@@ -231,6 +238,22 @@ class _Facts:
         by_article = np.array([self._publisher_id.get(a.publisher, -1) for a in store.articles], dtype=np.int64)
         self.publisher_of = by_article[self.article_of] if len(self.article_of) else np.zeros(0, dtype=np.int64)
         self.matcher = PublisherMatcher(names) if names else None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One search reads one snapshot: a loaded generation is one already."""
+        yield
+
+    def allowed(self, since: dt.date | None, until: dt.date | None, sources: set[str],
+                publishers: set[str]) -> np.ndarray:
+        """Chunk ids published in [since, until] and, when named, one of ``sources`` or by one of ``publishers``
+        (case-folded)."""
+        keep = self.in_window(since, until)
+        if sources or publishers:
+            ok = np.array([a.source in sources or (a.publisher or "").casefold() in publishers
+                           for a in self.store.articles], dtype=bool)
+            keep &= ok[self.article_of] if len(keep) else keep
+        return np.flatnonzero(keep)
 
     def in_window(self, since: dt.date | None, until: dt.date | None) -> np.ndarray:
         """Boolean mask of the chunks published within [since, until] (either end open)."""
@@ -273,6 +296,23 @@ class _Facts:
         return np.flatnonzero(base) if base.any() else None
 
 
+def _facts_for(store):
+    return _Facts(store) if isinstance(store, Store) else store.facts()
+
+
+def _best_first(scores: dict[int, float], facts) -> list[int]:
+    """Chunk ids by score, highest first; equal scores in the store's order of writing (for FAISS: by id)."""
+    order = getattr(facts, "order", None)
+    if order is None:
+        return sorted(scores, key=lambda i: (-scores[i], i))
+    return sorted(scores, key=lambda i: (-scores[i], int(order[i])))
+
+
+def _cache_key(allowed) -> object:
+    """A dense search's cache key for an allowed set: array bytes (FAISS) or the filter itself (PostgreSQL)."""
+    return allowed.tobytes() if isinstance(allowed, np.ndarray) else allowed
+
+
 class Index:
     """An opened index with its embedder: hold one to search many times without reloading.
 
@@ -284,17 +324,18 @@ class Index:
     def __init__(self, store: Store, embedder: Embedder, settings: Settings, *, tuning: Tuning | None = None):
         self.embedder, self.settings = embedder, settings
         self.tuning = tuning or Tuning()
-        self._facts = _Facts(store)
+        self._facts = _facts_for(store)
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path | str | None = None, *, settings: Settings | None = None,
              embedder: Embedder | None = None) -> Index:
-        """Open the index at ``path`` (default: ``settings.index``), loading the model it was built with."""
+        """Open the index at ``path`` (a directory or a postgresql:// URL; default: ``settings.index``),
+        loading the model it was built with."""
         settings = settings or Settings()
-        root = Path(path) if path is not None else settings.index
+        root = location(path) if path is not None else settings.index
         embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
-        store = Store.open(root, model=embedder.name, dimension=embedder.dimension,
+        store = open_store(root, model=embedder.name, dimension=embedder.dimension,
                            encoder=getattr(embedder, "encoder", None))
         return cls(store, embedder, settings)
 
@@ -303,7 +344,10 @@ class Index:
 
         An answer searches, reads neighbouring chunks and looks up articles several
         times; without a snapshot a refresh in between (an upload, another ``rag
-        index``) could mix two generations in one answer.
+        index``) could mix two generations in one answer. A PostgreSQL store keeps its
+        snapshot's counts, statistics and publishers, and reads each search in one
+        database snapshot; a write committed between two searches of one answer is
+        seen by the later one (an article removed meanwhile is a RagError, "ask again").
         """
         snap = Index.__new__(Index)
         snap.embedder, snap.settings, snap.tuning = self.embedder, self.settings, self.tuning
@@ -314,19 +358,20 @@ class Index:
         """Reload if another process (or an upload) made a newer generation live; True if it did."""
         if getattr(self, "_frozen", False):
             return False
-        gen = current_generation(self.store.root)
-        if gen is None or gen == self.store.generation:
+        store = self.store
+        if not store.stale():
             return False
         with self._lock:
-            if gen != self.store.generation:
-                store = Store.open(self.store.root, model=self.embedder.name, dimension=self.embedder.dimension,
-                                   encoder=getattr(self.embedder, "encoder", None))
-                self._facts = _Facts(store)
+            if self.store is store:
+                fresh = store.reopen(model=self.embedder.name, dimension=self.embedder.dimension,
+                                     encoder=getattr(self.embedder, "encoder", None))
+                self._facts = _facts_for(fresh)
         return True
 
     # -- facts about the index, for status lines and filters -------------------------------
     @property
     def store(self) -> Store:
+        """The loaded store: ``rag.store.Store`` (FAISS) or ``rag.pgstore.PgStore`` (PostgreSQL)."""
         return self._facts.store
 
     @property
@@ -334,17 +379,17 @@ class Index:
         return self.store.articles
 
     @property
+    def local_dir(self) -> Path:
+        """The index's folder on this machine (its directory; for a database, ``rag.location.local_dir``)."""
+        return local_dir(self.store.root)
+
+    @property
     def publishers(self) -> PublisherMatcher | None:
         """Finds this index's publishers named in a question (None when no article names one)."""
         return self._facts.matcher
 
     def stats(self) -> dict:
-        dates = [a.date for a in self.store.articles if a.date]
-        return {
-            "articles": len(self.store.articles), "chunks": len(self.store), "model": self.store.model,
-            "kind": self.store.kind, "first_date": min(dates).isoformat() if dates else None,
-            "last_date": max(dates).isoformat() if dates else None,
-        }
+        return self.store.stats()
 
     # -- search -------------------------------------------------------------------------------
     def allowed(self, since: dt.date | None = None, until: dt.date | None = None,
@@ -358,12 +403,7 @@ class Index:
         src, pub = _names(sources, "sources"), {p.casefold() for p in _names(publishers, "publishers")}
         if since is None and until is None and not src and not pub:
             return None
-        facts = facts or self._facts
-        keep = facts.in_window(since, until)
-        if src or pub:
-            ok = np.array([a.source in src or (a.publisher or "").casefold() in pub for a in facts.store.articles], dtype=bool)
-            keep &= ok[facts.article_of] if len(keep) else keep
-        return np.flatnonzero(keep)
+        return (facts or self._facts).allowed(since, until, src, pub)
 
     def search(self, query: str, k: int = 5, *, since: dt.date | str | None = None, until: dt.date | str | None = None,
                sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None) -> list[Hit]:
@@ -377,12 +417,13 @@ class Index:
         if since and until and since > until:
             raise InvalidQuery(f"since ({since}) is after until ({until}): nothing can match")
         facts = self._facts  # the snapshot this whole search reads
-        allowed = self.allowed(since, until, sources, publishers, facts=facts)
-        if allowed is not None and len(allowed) == 0:
-            return []
-        qvec = self.embedder.encode([query])[0]
-        ranked, fused = self._rank(query, qvec, k, allowed, facts)
-        return self._hits(ranked[:k], fused, qvec, facts)
+        with facts.reading():
+            allowed = self.allowed(since, until, sources, publishers, facts=facts)
+            if allowed is not None and len(allowed) == 0:
+                return []
+            qvec = self.embedder.encode([query])[0]
+            ranked, fused = self._rank(query, qvec, k, allowed, facts)
+            return self._hits(ranked[:k], fused, qvec, facts)
 
     def _rank(self, query: str, qvec: np.ndarray, k: int, allowed: np.ndarray | None,
               facts: _Facts) -> tuple[list[int], dict[int, float]]:
@@ -406,7 +447,7 @@ class Index:
             if named is not None:
                 for i, v in self._hybrid(query, qvec, named, depth, dense_cache, facts).items():
                     fused[i] = fused.get(i, 0.0) + t.metadata_weight * v
-        ranked = sorted(fused, key=lambda i: (-fused[i], i))
+        ranked = _best_first(fused, facts)
         if not s.coverage:
             return ranked, fused
         searches: list[tuple[str, np.ndarray | None, int]] = []  # (text, chunks searched, quota)
@@ -424,7 +465,7 @@ class Index:
             rankings = []
             for text, sel, _ in searches:
                 got = self._hybrid(text, qvec, sel, depth, dense_cache, facts)
-                rankings.append(cap_per_article(sorted(got, key=lambda i: (-got[i], i)), facts.article_of, s.per_article))
+                rankings.append(cap_per_article(_best_first(got, facts), facts.article_of, s.per_article))
             quotas = [q for *_, q in searches]
             if t.lead:
                 rankings.insert(0, ranked)
@@ -446,7 +487,7 @@ class Index:
         rankings: list[list[int]] = []
         weights: list[float] = []
         if s.dense or lexical is None:
-            key = None if allowed is None else allowed.tobytes()
+            key = None if allowed is None else _cache_key(allowed)
             if key not in dense_cache:
                 dense_cache[key] = store.search(qvec, depth, allowed)[1].tolist()
             rankings.append(dense_cache[key])
@@ -465,11 +506,10 @@ class Index:
         if not ids:
             return []
         store = (facts or self._facts).store
-        vecs = store.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        chunks, articles, vecs = store.passages(ids)
         sims = vecs @ qvec
         out = []
-        for i, sim in zip(ids, sims):
-            c, a = store.chunk(i), store.article(i)
+        for i, c, a, sim in zip(ids, chunks, articles, sims):
             out.append(Hit(c.text, c.source, c.date, c.title, float(fused.get(i, sim)), c.start, c.end,
                            a.id, a.publisher, a.url, float(sim), int(i), a.date_source, a.date_confidence))
         return out
@@ -477,7 +517,7 @@ class Index:
 
 def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Settings | None = None,
                  rebuild: bool = False, prune: bool = False, progress: bool = False,
-                 embedder: Embedder | None = None) -> IndexReport:
+                 embedder: Embedder | None = None, ray: str | None = None) -> IndexReport:
     """Add and update the articles under ``paths`` in ``settings.index``; only new or changed ones are embedded.
 
     Nothing is removed unless asked: articles from paths not named this time,
@@ -490,16 +530,20 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
 
     A named path that does not exist is a warning, and the articles indexed
     from it stay; CorpusError when no path named exists at all.
+
+    ``settings.index`` is a directory or a postgresql:// URL; ``ray`` runs the
+    embedding as a Ray Data job (``"local"``, ``"auto"`` or ``"ray://HOST:PORT"``),
+    which writes the same index.
     """
     settings = settings or Settings()
-    root = Path(settings.index)
-    uploads = root / UPLOADS_DIR
+    root = location(settings.index)
+    uploads = uploads_dir(root)
     recorded = recorded_paths(root)
     named = [Path(p) for p in paths] if paths else []
     if not named and recorded is None:
-        if (root / "CURRENT").exists():
-            raise CorpusError(f"the index at {root}/ does not record the paths it was built from (its manifest "
-                              f"is damaged); name them: 'rag index PATH ... --index {root} --rebuild'")
+        if (root / "CURRENT").exists() if not is_database(root) else exists(root):
+            raise CorpusError(f"the index at {shown(root)} does not record the paths it was built from (its manifest "
+                              f"is damaged); name them: 'rag index PATH ... --index {shown(root).rstrip('/')} --rebuild'")
         named = [Path(settings.corpus)]  # a new index
     if named and not any(p.exists() for p in named):
         raise CorpusError(f"no such file or folder: {', '.join(str(p) for p in named)}; the index is unchanged")
@@ -541,13 +585,13 @@ def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Setting
             origins[a.source] = origin(p)
     own = [origin(p) for p in named if origin(p) != UPLOADS]
     embedder = embedder or embedder_for(settings, built_with=None if rebuild else recorded_encoder(root))
-    return build_index(
+    return write_index(
         Corpus(tuple(articles.values()), tuple(skipped), tuple(warnings)), root, embedder,
         ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),
         rebuild=rebuild, kind=settings.index_kind, approximate_threshold=settings.approximate_threshold,
         batch_size=settings.batch_size, progress=progress, lexical=True,
         corpus_paths=list(dict.fromkeys([*([] if (paths and prune) else recorded), *own])),
-        origins=origins, read=read, missing={origin(p) for p in missing}, prune=prune,
+        origins=origins, read=read, missing={origin(p) for p in missing}, prune=prune, ray=ray,
     )
 
 
@@ -562,9 +606,10 @@ def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
     name matches nothing.
     """
     settings = settings or Settings()
-    root = Path(settings.index)
-    store = Store.open(root)
+    root = location(settings.index)
+    store = open_store(root)
     origin = store.origins()
+    sources = [a.source for a in store.articles] if isinstance(store, Store) else store.sources()
     recorded = recorded_paths(root) or []
     if isinstance(names, str) or not names:
         raise InvalidQuery("name the articles to remove, e.g. 'rag remove 004_3895aaea98e54197.txt'")
@@ -573,20 +618,20 @@ def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise InvalidQuery(f"name the articles to remove, got {_shown(name)}")
-        hit = {a.source for a in store.articles if a.source == name or a.source.startswith(name + "#")}
+        hit = {s for s in sources if s == name or s.startswith(name + "#")}
         path = str(Path(name).resolve())
         if not hit and (path in recorded or path in origin.values()):
             hit = {s for s, o in origin.items() if o == path}
             unrecord.add(path)
         if not hit and path not in unrecord:
-            example = store.articles[0].source if store.articles else "004_3895aaea98e54197.txt"
-            raise CorpusError(f"no article {_shown(name)} in the index at {root}/ (give the name it is cited by, "
+            example = sources[0] if sources else "004_3895aaea98e54197.txt"
+            raise CorpusError(f"no article {_shown(name)} in the index at {shown(root)} (give the name it is cited by, "
                               f"e.g. {example}, or a corpus path); nothing was removed")
         drop |= hit
-    uploads = root / UPLOADS_DIR
+    uploads = uploads_dir(root)
     files = sorted({s.split("#", 1)[0] for s in drop if origin.get(s) == UPLOADS})
     for f in files:  # the file is what keeps an uploaded article indexed, so a collection goes whole or not at all
-        rest = [a.source for a in store.articles if a.source.split("#", 1)[0] == f and a.source not in drop]
+        rest = [s for s in sources if s.split("#", 1)[0] == f and s not in drop]
         if rest:
             raise CorpusError(f"{f} is an uploaded collection that holds {len(rest)} more articles: remove the "
                               f"whole file with 'rag remove {f}'; nothing was removed")
@@ -599,7 +644,7 @@ def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(uploads / f, dest)
                 moved.append((uploads / f, dest))
-        report = build_index(
+        report = write_index(
             Corpus(()), root, embedder, ChunkingConfig(**store.manifest["chunking"]), kind=settings.index_kind,
             approximate_threshold=settings.approximate_threshold, read=(), drop=drop,
             corpus_paths=[p for p in recorded if p not in unrecord],
@@ -630,8 +675,9 @@ def retrieve(query: str, k: int = 5, *, since: dt.date | str | None = None, unti
 
     ``since``/``until`` (a date or ``YYYY-MM-DD``, both inclusive) restrict the
     articles searched before the top ``k`` is chosen. ``index`` names an index
-    directory (default ``vectorstore/``); the default index is built from
-    ``seeds/`` on first use. The model and index load once per process.
+    directory (default ``vectorstore/``) or a ``postgresql://`` URL; the default
+    index is built from ``seeds/`` on first use. The model and index load once
+    per process.
 
     >>> hits = retrieve("Who handed Alec Baldwin the gun?", k=3)
     >>> hits[0].source, hits[0].date
@@ -657,14 +703,21 @@ def open_index(index: Path | str | None, settings: Settings) -> Index:
     Only the default index is built from ``settings.corpus`` when absent: an
     index named explicitly must exist.
     """
-    if index is not None and (not isinstance(index, (str, os.PathLike)) or "\x00" in str(index)):
-        raise InvalidQuery(f"index must be the path of an index directory, got {_shown(index)}")
-    root = Path(index) if index is not None else settings.index
-    if current_generation(root) is None:
-        if index is None and Path(settings.corpus).exists():
+    root = location(index) if index is not None else settings.index
+    if is_database(root):  # asking the database costs a connection: the opened index answers instead
+        try:
+            idx = _open_cached(cache_key(root), settings)
+        except IndexNotFound:
+            if index is not None or not Path(settings.corpus).exists():
+                raise
             index_corpus([settings.corpus], settings=settings)
-        else:
-            raise IndexNotFound(f"no index at {root}/: build one with 'rag index [PATH ...] --index {root}'")
-    idx = _open_cached(str(root.resolve()), settings)
+            idx = _open_cached(cache_key(root), settings)
+    else:
+        if not exists(root):
+            if index is None and Path(settings.corpus).exists():
+                index_corpus([settings.corpus], settings=settings)
+            else:
+                raise IndexNotFound(f"no index at {root}/: build one with 'rag index [PATH ...] --index {root}'")
+        idx = _open_cached(cache_key(root), settings)
     idx.refresh()
     return idx

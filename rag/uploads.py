@@ -1,5 +1,7 @@
 """Uploads: check articles a user hands in, save them under ``<index>/uploads/`` and index them at once.
 
+(For an index in PostgreSQL the folder is on this machine: ``rag.location.uploads_dir``.)
+
 All or nothing: every file of an upload is checked before anything is written,
 and if indexing fails the saved files are removed again, so a refused upload
 leaves both the uploads folder and the live index exactly as they were.
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from .corpus import Article, _Log, file_kind, load_file
 from .errors import RagError, UploadRejected
+from .location import uploads_dir
 from .readers.base import UNDATED
 from .retrieval import Index, index_corpus
 from .sources import UPLOADS_DIR
@@ -145,7 +148,7 @@ def _add(files: Sequence[Path | str | tuple[str, bytes]], index: Index, step: Pr
     index.refresh()
     root = index.store.root
     settings = index.settings.model_copy(update={"index": root})
-    folder = root / UPLOADS_DIR
+    folder = uploads_dir(root)
 
     step(0.05, "checking the files")
     named = [_read(f) for f in files]

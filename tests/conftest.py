@@ -44,3 +44,49 @@ def seeds_copy(tmp_path) -> Path:
     d = tmp_path / "seeds"
     shutil.copytree(SEEDS, d)
     return d
+
+
+# -- a real PostgreSQL + pgvector for the whole run ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """PostgreSQL 16 with pgvector, started once for the run by pgserver (as root it runs as a system user
+    'pgserver' it creates); the tests that need it are skipped, saying why, only if it cannot start here."""
+    try:
+        import pgserver
+        import psycopg  # noqa: F401
+        import pgvector  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"PostgreSQL could not be started: {e.name} is not installed ('make test' installs the scale "
+                    f"extras: pip install -e '.[test,test-scale]')")
+    try:
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    except Exception as e:  # pgserver raises whatever initdb or pg_ctl raised
+        pytest.skip(f"pgserver could not start PostgreSQL here: {type(e).__name__}: {e}")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A URL to a new, empty database on the shared server (the index is created in it by the first write)."""
+    return new_database(pg_server)
+
+
+def new_database(server) -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"dateline_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def pg_seed_url(pg_server, real_embedder) -> str:
+    """seeds/ indexed with the real model into PostgreSQL, shared read-only like ``seed_index``."""
+    url = new_database(pg_server)
+    index_corpus([SEEDS], settings=Settings(index=url), embedder=real_embedder)
+    return url

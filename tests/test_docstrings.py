@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import SEEDS
 
-MODULES = ["rag.analysis", "rag.answering", "rag.dates", "rag.generation", "rag.query", "rag.retrieval", "rag.uploads"]
+MODULES = ["rag.analysis", "rag.answering", "rag.dates", "rag.generation", "rag.query", "rag.retrieval", "rag.uploads",
+           "rag.cli", "rag.embed_jobs", "rag.pgconnect", "rag.pgstore", "rag.pgwrite"]
 
 pytestmark = pytest.mark.model
 

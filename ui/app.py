@@ -30,6 +30,7 @@ from rag import (
     Index, IndexNotFound, RagError, Settings, UploadRejected, add_uploads, answer_stream, index_corpus,
 )
 from rag.corpus import SUPPORTED_SUFFIXES
+from rag.location import local_dir
 from ui.guard import Guard, GuardedBlocks, GuardMiddleware, Limits, remove_claimed
 from ui.render import (  # the leading-underscore helpers are private to the ui package
     CSS, HEAD, THEME, _FOOTER, _date, _e, _md, chat_message, render_cards, render_timeline, status_line,
@@ -49,7 +50,7 @@ _SEED_MARKER = "004_3895aaea98e54197.txt"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # what rag reads; ".gz" too, as browsers match only the last suffix of .warc.gz
 _UPLOAD_TYPES = list(dict.fromkeys([*SUPPORTED_SUFFIXES, ".gz"]))
-_INCOMING = ".incoming"  # Gradio's upload folder, inside the index: <index>/.incoming/<port>/
+_INCOMING = ".incoming"  # Gradio's upload folder, in the index's local folder: <index>/.incoming/<port>/
 _UNESCAPE = re.compile(r"\\(.)")
 _WARN = "⚠"  # plain U+26A0, not the emoji form: it renders with ordinary text fonts
 _OOPS = "Sorry, something went wrong while answering; the details are in the server log. Please try again."
@@ -215,7 +216,7 @@ def build_app(index: Index, *, settings: Settings) -> gr.Blocks:
             msg = ('<div class="dl-msg dl-error" role="alert">The upload failed on the server; '
                    'nothing was added.</div>')
         finally:
-            remove_claimed(paths, index.store.root / _INCOMING)  # read (and copied to <index>/uploads/ if added)
+            remove_claimed(paths, index.local_dir / _INCOMING)  # read (and copied to <index>/uploads/ if added)
         return (msg, None, *on_load())
 
     def clear():
@@ -384,7 +385,7 @@ def _guarded(demo: gr.Blocks, settings: Settings, auth: bool, limits: Limits | N
     (a GRADIO_TEMP_DIR set by hand may hold other apps' files).
     """
     folder = Path(os.environ.get("GRADIO_TEMP_DIR", "/nonexistent")).resolve()
-    own = folder if folder.is_relative_to((Path(settings.index) / _INCOMING).resolve()) else None
+    own = folder if folder.is_relative_to((local_dir(settings.index) / _INCOMING).resolve()) else None
     limits = dataclasses.replace(limits or Limits(), upload_bytes=settings.max_upload_bytes)  # one file limit
     guard = Guard(limits, auth=auth, incoming=own)
     guard.blocks = demo
@@ -400,7 +401,7 @@ def serve(settings: Settings, *, index: Index | None = None, block: bool = True,
     server sweeping its folder never touches another's.
     """
     index = index or open_app_index(settings)
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.store.root / _INCOMING / str(settings.port)).resolve()))
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((index.local_dir / _INCOMING / str(settings.port)).resolve()))
     if block and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own requests to itself
