@@ -423,7 +423,7 @@ def cases(s: Soak) -> list[tuple[str, Check]]:
         # uploads
         ("upload: a path-traversal name", upload(s, "../../../etc/passwd.txt", VERDICT)),
         ("upload: a name of control characters, 300 long", upload(s, "\x1b]0;x\x07" + "n" * 300 + ".txt", VERDICT.replace(b"guilty", b"guilty again"))),
-        ("upload: an HTML page", upload(s, "evil.html", b"<html><script>alert(1)</script></html>", refused="unsupported file type")),
+        ("upload: an HTML page holding only a script", upload(s, "evil.html", b"<html><script>alert(1)</script></html>", refused="no article text")),
         ("upload: a JavaScript file", upload(s, "evil.js", b"alert(document.cookie)", refused="unsupported file type")),
         ("upload: a .txt holding <script>", upload(s, "script.txt", b" date 2024-01-05 Script\n\n<script>alert(1)</script> is only text here.")),
         ("upload: undecodable bytes", upload(s, "latin1.txt", " date 2024-01-01 Caf\xe9\n\nna\xefve".encode("latin-1"), refused="not UTF-8")),

@@ -469,7 +469,7 @@ def cases() -> list[tuple[str, Check]]:
         ("web: chat with a history that is not a list", _chat_with("not a list")),
         ("web: chat with messages of an unknown role", _chat_with([{"role": "wizard", "content": "x"}])),
         ("web: upload event naming /etc/passwd", _upload_event_outside_folder),
-        ("upload: evil.html", _upload_refused([("evil.html", b"<script>alert(1)</script>")], 415, "evil.html")),
+        ("upload: evil.svg", _upload_refused([("evil.svg", b"<svg onload=alert(1)/>")], 415, "evil.svg")),
         ("upload: .svg and .exe beside a good .txt", _upload_refused(
             [("ok.txt", b" date 2024-01-01 ok\n\nok"), ("evil.svg", b"<svg onload=alert(1)/>"), ("evil.exe", b"MZ")],
             415, "evil.svg")),

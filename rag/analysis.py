@@ -139,7 +139,9 @@ def answer_type(question: str) -> AnswerType:
     words = question.strip().split()
     m = _WH.search(question)
     if m is None or (words and words[0].lower() in _AUX and m.start() > len(words[0]) + 20):
-        return "yesno" if words and words[0].lower().strip(",") in _AUX else "description"
+        # "Did ...?", or a clause after a leading phrase: "Between the two reports, did he ...?"
+        clauses = [c.split() for c in re.split(r"[,;:]", question)]
+        return "yesno" if any(c and c[0].lower() in _AUX for c in clauses) else "description"
     wh = " ".join(m.group(1).lower().split())
     rest = question[m.end() :].lstrip()
     if wh in ("who", "whom", "whose"):

@@ -29,6 +29,7 @@ import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
 from .chunking import split_sentences
+from .dates import parse_question_dates
 from .retrieval import Hit, Index
 
 __all__ = ["Reader", "Sentence", "Evidence", "Span", "candidates", "quote_sentences", "MODEL_PATH"]
@@ -474,7 +475,12 @@ class Reader:
         names = [n for n in q.names if n not in q.publishers]
         passages = " ".join(f"{h.title} {h.publisher or ''} {h.text}" for h in hits).lower()
         missing = sum(not all(w.lower() in passages for w in n.split() if w.lower() not in STOP) for n in names)
-        q_stems = _stems(q.search)
+        # the words that only date the question ("the article published on December 2, 2021") are
+        # handled by the window and the boosts: a sentence need not repeat them to answer
+        words = q.search
+        for a, b in sorted(parse_question_dates(words).spans, reverse=True):
+            words = f"{words[:a]} {words[b:]}"
+        q_stems = _stems(words) or _stems(q.search)
         covered = max((len(q_stems & _stems(e.sentence.text)) / max(1, len(q_stems)) for e in ev[:8]), default=0.0)
         f = {
             "best": scores[0], "second": scores[1], "top3": sum(scores[:3]) / 3,

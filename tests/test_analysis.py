@@ -90,6 +90,8 @@ def test_since_an_event_takes_its_date_from_the_articles():
     ("Which film was Baldwin working on?", "entity"),
     ("What gun was Baldwin carrying?", "entity"),
     ("Did Baldwin pull the trigger?", "yesno"),
+    ("Between the two reports, did Baldwin change his account?", "yesno"),
+    ("According to the sheriff, was the gun loaded?", "yesno"),
     ("What did Baldwin say about the gun?", "description"),
     ("Why did the gun go off?", "description"),
 ])

@@ -129,9 +129,13 @@ def test_a_date_when_something_happened_does_not_filter_the_articles(idx):
     assert a.since is None and a.until == TODAY  # no window from the date: only "today" bounds the articles
 
 
-def test_two_dated_reports_compared_are_both_quoted_and_labelled(idx):
-    q = ("Between the article published on December 2, 2021 and the one from January 3, 2022, "
-         "did Baldwin change his account of pulling the trigger?")
+@pytest.mark.parametrize("q", [
+    "Between the article published on December 2, 2021 and the one from January 3, 2022, "
+    "did Baldwin change his account of pulling the trigger?",
+    # the words that only date the reports are not what the answer must cover: the shorter question is answered too
+    "Between the article published on December 2, 2021 and the one from January 3, 2022, did Baldwin change his account?",
+])
+def test_two_dated_reports_compared_are_both_quoted_and_labelled(idx, q):
     a = _ask(idx, q)
     assert not a.refused
     dates = {c.date for c in a.citations} | {r.date for c in a.citations for r in c.also_in}
