@@ -46,6 +46,7 @@ from rag.composer import compose  # noqa: E402
 from rag.reader import _ASKS, MODEL_PATH, Evidence, Reader, _Model, archive_words, candidates, common_words, encode  # noqa: E402
 
 SEED = 0
+FALSE_REFUSALS = 0.02  # the share of answerable dev questions refusal may turn away
 
 
 _SEGMENT = re.compile(r",\s*|;\s*|\s+(?:and also|and|but also|while|as well as|by)\s+", re.IGNORECASE)
@@ -350,7 +351,7 @@ def main() -> None:
     spec["span"] = best[2]
     reader = Reader(spec)
 
-    # 4. refusal: every question, null ones included; threshold on dev for false refusals <= 0.05
+    # 4. refusal: every question, null ones included; threshold on dev for false refusals <= FALSE_REFUSALS
     def refusal_rows(rs):
         xs, ys = [], []
         for r in rs:
@@ -373,9 +374,11 @@ def main() -> None:
         model, scaler = _fit(x, fy, kind)
         m = _Model(_export(model, scaler, ref_names))
         p = m({n: xd[:, i] for i, n in enumerate(ref_names)})
-        # the highest threshold that keeps false refusals on dev at or under 4%
+        # the highest threshold that keeps false refusals on dev at or under 2%: a wrong "the articles
+        # don't cover this" hides what the archive holds, and the null-query target (>= 0.60) has room
+        # (at 4% small folders of the seeds' size were refused 6% of the time on dev)
         ths = np.sort(p[dy])
-        th = float(ths[int(0.04 * len(ths))]) if len(ths) else 0.5
+        th = float(ths[int(FALSE_REFUSALS * len(ths))]) if len(ths) else 0.5
         refused_null = float((p[~dy] < th).mean()) if (~dy).any() else 0.0
         false_ref = float((p[dy] < th).mean())
         choices[kind] = {"threshold": round(th, 4), "null refused": round(refused_null, 4),
