@@ -56,6 +56,7 @@ _HEDGE = re.compile(
     r"\s+(?:confirm|say|know|reveal|disclose|comment|specify)|\bunclear\b|\bwhether\b|\bunconfirmed\b",
     re.IGNORECASE,
 )
+_I = re.compile(r"I(?:[’'](?:m|ve|d|ll))?")
 _STARTERS = frozenset("the a an he she it they we i but and so in on at this that these those his her their its "
                       "when while after before as if there here what who how why where mr mrs ms dr".split())
 
@@ -218,6 +219,11 @@ def _kinds(text: str, q_names: set[str], common: frozenset[str] | set[str] = fro
                 if len(words) == 1:
                     continue
                 s += len(words[0]) + 1
+                words = words[1:]
+        if _I.fullmatch(words[0]):  # "I", "I’m", "I’ve" ("But I’m ..."): the speaker, never the answer's name
+            if len(words) == 1:
+                continue
+            s += len(words[0]) + 1
         if text[e - 1 : e] == "." and "." not in text[s : e - 1]:  # "said Sam Bankman-Fried." ends a sentence
             e -= 1
         for suffix in ("’s", "'s"):  # "Bankman-Fried’s trading firm": the name is Bankman-Fried
