@@ -114,7 +114,7 @@ def test_encode_is_thread_safe(onnx_fp32):
 
 
 def test_settings_choose_the_encoder(monkeypatch):
-    assert Settings().encoder == "auto" and DEFAULT_ENCODER == "onnx-fp32"
+    assert Settings().encoder == "auto" and DEFAULT_ENCODER == "onnx-int8"
     monkeypatch.setenv("DATELINE_ENCODER", "torch")
     assert Settings().encoder == "torch"
     assert Settings(encoder="onnx-int8").encoder == "onnx-int8"  # an argument beats the environment
