@@ -97,6 +97,7 @@ class Question:
     publishers: frozenset[str] = frozenset()
     boosts: tuple[tuple[dt.date | None, dt.date | None], ...] = ()
     generic: bool = False
+    topic: str = ""  # the question without the words that only date it: what an answer must cover
     today: dt.date | None = None
 
     @property
@@ -259,5 +260,5 @@ def analyse_question(question: str, *, history: Sequence[tuple[str, str]] = (), 
         window_from_words=bool(q_since or q_until), order=intent.order, answer_type=answer_type(question),
         compares=compares, parts=parts if compares else (), names=question_names(text),
         publishers=named_publishers, boosts=tuple((m.since, m.until) for m in boosts), generic=generic,
-        today=today,
+        today=today, topic=rest if content_words(rest) else search,
     )

@@ -13,6 +13,8 @@ import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .analysis import Question, analyse_question
 from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
 from .composer import compose, near_copies, render
@@ -61,9 +63,11 @@ def _nothing_in_range(idx: Index, q: Question, base: Answer, filtered: bool) -> 
     return dataclasses.replace(base, text=NO_DATES.format(window=window, cover=cover), refused=True)
 
 
-def gather(idx: Index, q: Question, *, sources=None, publishers=None) -> tuple[list[Hit], list[float], list[Hit]]:
+def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=None,
+           publishers=None) -> tuple[list[Hit], list[float], list[Hit]]:
     """The passages the reader reads: the best retrieved, then the other chunks of the top articles.
 
+    ``qvec`` is the vector of ``q.search`` when the caller has it already.
     Returns (hits, rank of each, copies): a passage repeating an earlier, better one
     is not read again but is remembered as another report carrying it.
     """
@@ -81,7 +85,7 @@ def gather(idx: Index, q: Question, *, sources=None, publishers=None) -> tuple[l
                 extra.append(int(c))
                 extra_rank.append(first + 0.5)
     if extra:
-        qvec = idx.embedder.encode([q.search])[0]
+        qvec = idx.embedder.encode([q.search])[0] if qvec is None else qvec
         hits = hits + idx._hits(extra, {}, qvec)
         ranks = ranks + extra_rank
     kept, kept_ranks, copies = [], [], []
@@ -157,8 +161,8 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     if allowed is not None and len(allowed) == 0:
         yield _nothing_in_range(idx, q, base, filtered)
         return
-    hits, ranks, copies = gather(idx, q, sources=sources, publishers=publishers)
     qvec = idx.embedder.encode([q.search])[0]
+    hits, ranks, copies = gather(idx, q, qvec, sources=sources, publishers=publishers)
     sentences = candidates(hits, ranks)
     ev = reader.read(idx, q, sentences, qvec)
     if not ev or (not (q.generic and q.window_from_words) and reader.refuse(idx, q, ev, hits)):

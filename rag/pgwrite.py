@@ -32,7 +32,7 @@ from .pgconnect import (
 )
 from .pglexical import _stemmer_once
 from .sources import plan
-from .store import _EMBED_FORMAT, FORMAT_VERSION, IndexReport, _choose_kind, check_model, tally
+from .store import _EMBED_FORMAT, FORMAT_VERSION, IndexReport, _choose_kind, build_inputs, check_model, tally
 
 __all__ = ["build_pg_index", "create_schema", "tsvector_literal"]
 
@@ -116,10 +116,7 @@ def build_pg_index(
     why), the same chunks and vectors, committed in one transaction."""
     t0 = time.perf_counter()
     shown = redact(url)
-    embed_text = embed_text or (lambda c, a: c.text)
-    origins = origins if origins is not None else {a.source: "" for a in corpus.articles}
-    read = set(read) if read is not None else set(origins.values())
-    warnings = list(corpus.warnings)
+    embed_text, origins, read, warnings = build_inputs(corpus, embed_text, origins, read)
     conn = connect(url, application_name="dateline index")
     try:
         if not conn.execute(_LOCK).fetchone()[0]:

@@ -29,7 +29,6 @@ import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
 from .chunking import split_sentences
-from .dates import parse_question_dates
 from .retrieval import Hit, Index
 
 __all__ = ["Reader", "Sentence", "Evidence", "Span", "candidates", "quote_sentences", "MODEL_PATH"]
@@ -483,10 +482,7 @@ class Reader:
         missing = sum(not all(w.lower() in passages for w in n.split() if w.lower() not in STOP) for n in names)
         # the words that only date the question ("the article published on December 2, 2021") are
         # handled by the window and the boosts: a sentence need not repeat them to answer
-        words = q.search
-        for a, b in sorted(parse_question_dates(words).spans, reverse=True):
-            words = f"{words[:a]} {words[b:]}"
-        q_stems = _stems(words) or _stems(q.search)
+        q_stems = _stems(q.topic) or _stems(q.search)
         covered = max((len(q_stems & _stems(e.sentence.text)) / max(1, len(q_stems)) for e in ev[:8]), default=0.0)
         f = {
             "best": scores[0], "second": scores[1], "top3": sum(scores[:3]) / 3,

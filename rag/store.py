@@ -501,6 +501,15 @@ def tally(before: Mapping[str, str], fresh: Sequence[Article]) -> tuple[list[Art
     return unchanged, updated, added
 
 
+def build_inputs(corpus: Corpus, embed_text, origins: Mapping[str, str] | None,
+                 read: Collection[str] | None) -> tuple[Callable, Mapping[str, str], set[str], list[str]]:
+    """``build_index``'s optional arguments filled in (every store writes from the same): the text each
+    chunk is embedded from, where each article came from, the origins read this run, the warnings so far."""
+    origins = origins if origins is not None else {a.source: "" for a in corpus.articles}
+    return (embed_text or (lambda c, a: c.text), origins,
+            set(read) if read is not None else set(origins.values()), list(corpus.warnings))
+
+
 def build_index(
     corpus: Corpus,
     root: Path | str,
@@ -537,10 +546,7 @@ def build_index(
     """
     t0 = time.perf_counter()
     root = Path(root)
-    embed_text = embed_text or (lambda c, a: c.text)
-    origins = origins if origins is not None else {a.source: "" for a in corpus.articles}
-    read = set(read) if read is not None else set(origins.values())
-    warnings = list(corpus.warnings)
+    embed_text, origins, read, warnings = build_inputs(corpus, embed_text, origins, read)
     with _writer_lock(root):
         old, reuse = _previous(root, embedder, chunking, rebuild, warnings)
         old_origin = old.origins() if old is not None else {}
