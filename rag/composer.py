@@ -253,19 +253,26 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
 
 
 def _full_name(name: str, ev: Sequence[Evidence]) -> str:
-    """The longest way the passages write ``name``: "Sam Bankman-Fried" for "Bankman-Fried"."""
-    best = name
-    pattern = re.compile(r"(?:[A-Z][\w’'.&-]*\s+){1,3}" + re.escape(name) + r"(?![\w-])")
+    """The way the passages most often write ``name`` in full: "Sam Bankman-Fried" for "Bankman-Fried",
+    "Caesars Sportsbook" for "Caesars" (the longer of equally frequent forms)."""
+    counts: dict[str, int] = {}
+    pattern = re.compile(r"(?:[A-Z][\w’'.&-]*\s+){0,3}" + re.escape(name) + r"(?:\s+[A-Z][\w’'&-]*){0,2}(?![\w-])")
     for e in ev:
         for m in pattern.finditer(e.sentence.text):
             words = m.group().split()
             titles = [i for i, w in enumerate(words) if w.lower().strip(".,") in _LEAD]
+            cut = next((i for i in titles if i > 0 and " ".join(words[:i]).endswith(name)), None)
+            if cut is not None:  # "Caesars Sportsbook Vermont and": stop at an ordinary word after the name
+                words = words[:cut]
+            titles = [i for i, w in enumerate(words) if w.lower().strip(".,") in _LEAD]
             if titles:  # "The Bankman-Fried trial", "FTX CEO Sam Bankman-Fried": titles are not the name
                 words = words[titles[-1] + 1 :]
-            full = " ".join(words)
-            if len(full) > len(best):
-                best = full
-    return best
+            full = " ".join(words).rstrip(".,;:")
+            for suffix in ("’s", "'s"):
+                full = full.removesuffix(suffix)
+            if full != name and re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", full):
+                counts[full] = counts.get(full, 0) + 1
+    return max(counts, key=lambda f: (counts[f], len(f)), default=name)
 
 
 _LEAD = frozenset("the a an and but or so then when while after before as if in on at of for by with from to "

@@ -61,3 +61,33 @@ def test_near_copies_ignore_case_quotes_and_framing():
     a = "“I cock the gun. I go, ‘Can you see that?’ And then I let go of the hammer,” he recalled."
     assert near_copies(a, a.replace("“", '"').upper()) and near_copies(a, "He said: " + a)
     assert not near_copies(a, "Alec Baldwin has been charged with involuntary manslaughter.")
+
+
+def test_a_shortened_name_is_found_in_full_before_or_after_it():
+    from rag.composer import _full_name
+
+    day = dt.date(2023, 10, 4)
+    said = [_ev(t, f"{n}.txt", day) for n, t in enumerate([
+        "FTX founder Sam Bankman-Fried’s trial began on Tuesday in Manhattan.",
+        "Prosecutors say Sam Bankman-Fried took customer money.",
+        "New users of Caesars Sportsbook get a bonus bet if their first bet loses.",
+        "The Caesars Sportsbook app covers the NBA and the PGA Tour.",
+        "Caesars Palace is in Las Vegas.",
+    ])]
+    assert _full_name("Bankman-Fried", said) == "Sam Bankman-Fried"  # the title "FTX founder" is not the name
+    assert _full_name("Caesars", said) == "Caesars Sportsbook"  # the form the passages use most
+    assert _full_name("Halls", said) == "Halls"  # never seen longer: kept as it is
+
+
+def test_an_answer_naming_only_a_surname_also_quotes_the_name_in_full():
+    from rag.composer import _with_full_name
+
+    day = dt.date(2023, 10, 4)
+    text = "Before his fall, Bankman-Fried made himself out to be the trustworthy face of crypto."
+    i = text.index("Bankman-Fried")
+    best = _ev(text, "a.txt", day, span=Span("Bankman-Fried", 100 + i, 113 + i, "name", 0.8))
+    whole = _ev("Sam Bankman-Fried pleaded not guilty to seven charges.", "b.txt", day, score=0.2)
+    chosen = _with_full_name([best], [best, whole], best.span, cap=3)
+    assert [e.hit.source for e in chosen] == ["a.txt", "b.txt"]
+    text, cites = render([Pick(e) for e in chosen], span_floor=0.5)
+    assert "Sam Bankman-Fried" in text and cites[1].answer_span == "Sam Bankman-Fried"
