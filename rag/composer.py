@@ -335,6 +335,14 @@ def _inert(text: str) -> str:
     return _MARKER.sub(lambda m: f"［{m.group(1)}］", text)
 
 
+def _same_answer(a: str, b: str) -> bool:
+    """ "Bankman-Fried" and "Sam Bankman-Fried" name the same answer; "Halls" and "Hutchins" do not."""
+    def within(x: str, y: str) -> bool:
+        return re.search(rf"(?<![\w-]){re.escape(x)}(?![\w-])", y, re.IGNORECASE) is not None
+
+    return within(a, b) or within(b, a)
+
+
 def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tuple[Citation, ...]]:
     """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations."""
     labelled = any(p.label for p in picks)
@@ -344,6 +352,10 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tupl
     if by_date:  # oldest report first; within a day, the best sentence first
         rank = {id(p): i for i, p in enumerate(picks)}
         picks = sorted(picks, key=lambda p: (p.evidence.hit.date or dt.date.min, rank[id(p)]))
+    # the short answer is one name, number or date: marked where the answer quotes it (in full or shortened),
+    # not in every quote that happens to hold a name
+    top = max((p.evidence.span for p in picks if p.evidence.span and p.evidence.span.score >= span_floor),
+              key=lambda sp: sp.score, default=None)
     parts, cites = [], []
     for n, p in enumerate(picks, start=1):
         e, h = p.evidence, p.evidence.hit
@@ -355,7 +367,7 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tupl
         elif dated:
             label = f"{h.date or 'Undated'}: "
         parts.append(f"{label}{_inert(e.sentence.text)} [{n}]")
-        span = e.span if e.span and e.span.score >= span_floor else None
+        span = e.span if e.span and top and _same_answer(e.span.text, top.text) else None
         cites.append(Citation(
             n, h.source, h.date, h.title, e.sentence.text, e.sentence.start, e.sentence.end, round(e.score, 4),
             p.also_in, h.publisher, h.url, h.text, h.start,

@@ -295,6 +295,21 @@ def _rank_within(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + ranks)
 
 
+def _by_article(sentences: Sequence[Sentence]) -> list[str]:
+    """The text read of each retrieved article (its sentences joined)."""
+    texts: dict[str, list[str]] = {}
+    for c in sentences:
+        texts.setdefault(c.hit.source, []).append(c.text)
+    return [" ".join(t) for t in texts.values()]
+
+
+def _spread(name: str, articles: Sequence[str]) -> tuple[int, int]:
+    """In how many of ``articles`` ``name`` appears as whole words, and how often in all."""
+    pattern = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])")
+    counts = [len(pattern.findall(t)) for t in articles]
+    return sum(c > 0 for c in counts), sum(counts)
+
+
 class Reader:
     """The learned sentence, span and refusal models; ``Reader.load()`` reads the bundled weights."""
 
@@ -402,14 +417,17 @@ class Reader:
         order = np.argsort(-scores, kind="stable")
         ev = [Evidence(kept[i], float(scores[i]), float(dense[i]), None, bool(f["type_match"][i]) or not _MATCH[q.answer_type])
               for i in order]
-        return self.find_spans(q, ev, common_words([c.text for c in cands], archive_words(idx.store)))
+        return self.find_spans(q, ev, common_words([c.text for c in cands], archive_words(idx.store)), cands)
 
     @staticmethod
-    def span_features(q: Question, ev: Sequence[Evidence], top: int = 8,
-                      common: set[str] | None = None) -> tuple[list[tuple[int, Span]], dict]:
+    def span_features(q: Question, ev: Sequence[Evidence], top: int = 8, common: set[str] | None = None,
+                      context: Sequence[Sentence] = ()) -> tuple[list[tuple[int, Span]], dict]:
         """Candidate short answers in the ``top`` sentences, and their features.
 
-        ``common`` are the ordinary words of every sentence read (see ``common_words``).
+        ``common`` are the ordinary words of every sentence read (see ``common_words``);
+        ``context`` every sentence read, to count how many of the retrieved articles
+        name a candidate: the thing a question is about is written of in several
+        reports, a name in passing in one.
         """
         q_names = {n.lower() for n in q.names} | {w.lower() for n in q.names for w in n.split()}
         q_stems = _stems(q.search)
@@ -436,9 +454,12 @@ class Reader:
             key = sp.text.lower()
             support[key] = support.get(key, 0.0) + ev[i].score
             sources.setdefault(key, set()).add(ev[i].hit.source)
+        articles = _by_article(context or [e.sentence for e in ev])
+        spread = {key: _spread(sp.text, articles) for key, sp in {sp.text.lower(): sp for _, sp, _ in found}.items()}
         n = len(found)
         f = {k: np.zeros(n) for k in ("sentence_score", "sentence_rank", "support", "articles", "near", "words",
-                                      "kind_name", "kind_number", "kind_date", "kind_place", "kind_match")}
+                                      "kind_name", "kind_number", "kind_date", "kind_place", "kind_match",
+                                      "spread", "spread_share", "mentions", "acronym")}
         for j, (i, sp, near) in enumerate(found):
             f["sentence_score"][j] = ev[i].score
             f["sentence_rank"][j] = 1.0 / (1 + i)
@@ -448,16 +469,23 @@ class Reader:
             f["words"][j] = math.log1p(len(sp.text.split()))
             f[f"kind_{sp.kind}"][j] = 1.0
             f["kind_match"][j] = float(sp.kind in _MATCH[q.answer_type])
+            in_articles, mentions = spread[sp.text.lower()]
+            f["spread"][j] = math.log1p(in_articles)
+            f["spread_share"][j] = in_articles / max(1, len(articles))
+            f["mentions"][j] = math.log1p(mentions)
+            f["acronym"][j] = float(len(sp.text) > 1 and sp.text.isupper())  # "FTX", "SBF": rarely who was asked for
+        f["asks_person"] = np.full(n, float(q.answer_type == "person"))
         for t in TYPES:
             f[f"type_{t}"] = np.full(n, float(q.answer_type == t))
         f["wants_span"] = np.full(n, float(bool(_MATCH[q.answer_type])))
         return [(i, sp) for i, sp, _ in found], f
 
-    def find_spans(self, q: Question, ev: list[Evidence], common: set[str] | None = None) -> list[Evidence]:
+    def find_spans(self, q: Question, ev: list[Evidence], common: set[str] | None = None,
+                   context: Sequence[Sentence] = ()) -> list[Evidence]:
         """Attach to each sentence its best short answer, when the question asks for one."""
         if self.span is None or not _MATCH[q.answer_type] or not ev:
             return ev
-        found, f = self.span_features(q, ev, common=common)
+        found, f = self.span_features(q, ev, common=common, context=context)
         if not found:
             return ev
         p = self.span(f)

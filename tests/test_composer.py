@@ -91,3 +91,17 @@ def test_an_answer_naming_only_a_surname_also_quotes_the_name_in_full():
     assert [e.hit.source for e in chosen] == ["a.txt", "b.txt"]
     text, cites = render([Pick(e) for e in chosen], span_floor=0.5)
     assert "Sam Bankman-Fried" in text and cites[1].answer_span == "Sam Bankman-Fried"
+
+
+def test_only_the_short_answer_is_bold_not_every_name_quoted():
+    day = dt.date(2021, 12, 2)
+
+    def ev(text: str, name: str, score: float, source: str):
+        i = text.index(name)
+        return _ev(text, source, day, span=Span(name, 100 + i, 100 + i + len(name), "name", score))
+
+    picks = [Pick(ev("He claims first assistant director Dave Halls handed him the prop weapon.", "Dave Halls", 0.9, "a")),
+             Pick(ev("Baldwin spoke to ABC News anchor George Stephanopoulos.", "ABC News", 0.5, "b")),
+             Pick(ev("Halls was the one who handed Alec the gun, his attorney did not confirm.", "Halls", 0.3, "c"))]
+    _, cites = render(picks, span_floor=0.2)
+    assert [c.answer_span for c in cites] == ["Dave Halls", "", "Halls"]  # the same person, shortened: marked too

@@ -131,12 +131,15 @@ def test_chat_answers_with_cards_and_copyable_text(app):
     assert f'<span class="dl-file">{GUN}</span><time datetime="2021-12-02">2021-12-02</time>' in gun_card
     assert gun_card.count("<mark>") == 2  # the quote in its paragraph, and in the whole article
     answer, _, sources = copy_text.partition("\n\nSources:\n")
-    assert answer and answer in reply.replace("\\", "") and f"{GUN} (2021-12-02)" in sources
+    # the chat marks the short answer in bold; the copied text is plain
+    assert answer and answer in reply.replace("\\", "").replace("**", "") and f"{GUN} (2021-12-02)" in sources
 
 
 def test_concurrent_visitors_each_get_their_own_conversation(app):
     """Two visitors asking at the same moment: each gets the answer and sources for their own questions."""
     results: dict[str, tuple[list, str]] = {}
+    alone = {q: text_of(chat(Client(app[0], verbose=False), q, [])[0][1])
+             for q in (GUN_QUESTION, "When was Alec Baldwin charged?")}
 
     def visitor(name: str, first: str, follow_up: str) -> None:
         c = Client(app[0], verbose=False)
@@ -152,7 +155,9 @@ def test_concurrent_visitors_each_get_their_own_conversation(app):
         t.join(120)
     (a, a_cards), (b, b_cards) = results["a"], results["b"]
     assert (a[0], a[2], b[0], b[2]) == (GUN_QUESTION, "What did he say about it?", "When was Alec Baldwin charged?", "With what?")
-    assert GUN in a[1] and "charge" in b[1] and "charge" not in a[1]
+    # each visitor reads the answer their own question gets when asked alone, never the other's
+    assert a[1] == alone[GUN_QUESTION] and b[1] == alone["When was Alec Baldwin charged?"]
+    assert GUN in a[1] and "charge" in b[1] and a[3] != b[3]
     assert f'data-source="{GUN}"' in a_cards.split("</article>")[0]
     assert 'data-source="002_5b34f11284f4eebe.txt"' in b_cards.split("</article>")[0]
 
