@@ -91,6 +91,22 @@ def test_a_page_with_no_article_is_skipped_with_its_reason(tmp_path, name, data,
     assert reason in dict(c.skipped)[name]
 
 
+@pytest.mark.parametrize("published, url_day, expected, source", [
+    # 02:18 UTC is the evening before in the Americas, and the publisher's URL names that evening's day
+    ("2020-02-18T02:18:11Z", "2020/02/17", dt.date(2020, 2, 17), "url"),
+    ("2020-12-05T23:15:00Z", "2020/12/06", dt.date(2020, 12, 6), "url"),  # east of Greenwich: already the 6th
+    ("2020-02-18T02:18:11Z", "2020/02/18", dt.date(2020, 2, 18), "page-metadata"),  # the URL agrees
+    ("2020-07-09T10:04:04Z", "2020/07/08", dt.date(2020, 7, 9), "page-metadata"),  # mid-morning: no zone's yesterday
+    ("2020-02-18T02:18:11-05:00", "2020/02/17", dt.date(2020, 2, 18), "page-metadata"),  # its own zone: its own day
+    ("2020-02-18T23:40:00Z", "2020/02/17", dt.date(2020, 2, 18), "page-metadata"),  # late: never the day before
+])
+def test_a_utc_time_near_midnight_defers_to_the_day_in_the_url(tmp_path, published, url_day, expected, source):
+    p = tmp_path / "late.html"
+    p.write_text(page("Late vote", published=published, canonical=f"https://gazette.example/{url_day}/late-vote"))
+    [a] = load_corpus([p]).articles
+    assert (a.date, a.date_source) == (expected, source)
+
+
 def test_a_page_that_looks_like_a_url_is_never_fetched():
     from rag.readers.pages import page_date
 

@@ -8,7 +8,11 @@ than a wrong one. The rules, in order:
 1. The page's metadata (meta tags, JSON-LD, ``<time>`` elements; the URL only
    when nothing else has a date), earliest of the dates it gives for the
    article: ``page-metadata``, confidence ``high``, or ``medium`` when the URL
-   names another day.
+   names another day. A metadata time written in UTC within ``NEAR_MIDNIGHT``
+   hours of midnight names the publisher's own day only if the publisher sits
+   near Greenwich; when the URL, which the publisher's system wrote in its own
+   zone, names the neighbouring day on the side the time points to, the URL's
+   day is taken (``url``, confidence ``medium``).
 2. A page whose last update is more than a year after that date is kept up to
    date rather than reported once (a wiki page, a profile): undated.
 3. Without metadata, a date in the page's text (htmldate's extensive search)
@@ -37,6 +41,8 @@ __all__ = ["read_html", "page_article", "page_date", "PageDate"]
 
 #: A page updated this long after its publication date is a living page, not a dated report.
 LIVING_PAGE_DAYS = 365
+#: A UTC time this close to midnight is another day for publishers far from Greenwich.
+NEAR_MIDNIGHT = 6
 #: Less main text than this is a menu, a login wall or an empty shell, not an article.
 MIN_TEXT_CHARS = 80
 
@@ -63,6 +69,25 @@ def _day(value: str | None) -> dt.date | None:
         return None
 
 
+def _other_side_of_midnight(stamp: str | None, day: dt.date, in_url: dt.date) -> bool:
+    """A UTC time near midnight, and the URL names the day it is in the zones that time points to.
+
+    "2020-02-18T02:18:11+0000" is the evening of the 17th in the Americas, and the
+    URL ``/2020/02/17/`` says that is where the publisher sits.
+    """
+    try:
+        when = dt.datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return False  # a date without a time, or a time without its zone: nothing to say
+    if when.utcoffset() != dt.timedelta(0):
+        return False  # written in the publisher's own zone: its day is the publisher's day
+    if when.hour < NEAR_MIDNIGHT:
+        return in_url == day - dt.timedelta(days=1)
+    if when.hour >= 24 - NEAR_MIDNIGHT:
+        return in_url == day + dt.timedelta(days=1)
+    return False
+
+
 def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) -> PageDate:
     """The publication date of the page ``html`` fetched from ``url``, by the rules above."""
     from htmldate import find_date
@@ -74,13 +99,17 @@ def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) ->
         return _day(find_date(page, extensive_search=extensive, original_date=original, url=url,
                               deferred_url_extractor=True, **limit))
 
-    published, updated = find(False, True), find(False, False)
+    stamp = find_date(page, extensive_search=False, original_date=True, url=url, deferred_url_extractor=True,
+                      outputformat="%Y-%m-%dT%H:%M:%S%z", **limit)
+    published, updated = _day(stamp), find(False, False)
     if published:
         if updated and (updated - published).days > LIVING_PAGE_DAYS:
             return PageDate(None, "none", "none", updated,
                             f"first published {published} but updated {updated}: a page kept up to date for years "
                             f"has no single publication date")
         in_url = url_date(url)
+        if in_url and _other_side_of_midnight(stamp, published, in_url):
+            return PageDate(in_url, "url", "medium", updated if updated and updated > in_url else None)
         confidence = "medium" if in_url and in_url != published else "high"
         return PageDate(published, "page-metadata", confidence, updated if updated and updated > published else None)
     first, last = find(True, True), find(True, False)
