@@ -17,7 +17,7 @@ import numpy as np
 
 from .analysis import Question, analyse_question
 from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
-from .composer import compose, near_copies, render
+from .composer import compose, render, repeats
 from .errors import InvalidQuery
 from .reader import Evidence, Reader, Sentence, candidates
 from .retrieval import Hit, Index, check_query, open_index, parse_day
@@ -29,6 +29,7 @@ LLM_PASSAGES = 6  # passages numbered in the prompt: the best retrieved, copies 
 SEARCH_K = 12  # passages retrieved for the reader
 SEARCH_K_COMPARE = 20  # a comparison names several reports: each needs its passages among them
 NEIGHBOURS = (3, 8)  # the other chunks of the top 3 articles (up to 8 each) are read too
+BEYOND_K = 3  # "latest"/"first": passages also read from the reports newer (older) than any retrieved
 
 
 def _check_history(history: object) -> list[tuple[str, str]]:
@@ -69,10 +70,20 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
 
     ``qvec`` is the vector of ``q.search`` when the caller has it already.
     Returns (hits, rank of each, copies): a passage repeating an earlier, better one
-    is not read again but is remembered as another report carrying it.
+    is not read again but is remembered as another report carrying it; one that reprints an earlier
+    passage and goes on with news of its own is read.
     """
     k = SEARCH_K_COMPARE if q.compares else SEARCH_K
     hits = idx.search(q.search, k=k, since=q.since, until=q.until, sources=sources, publishers=publishers)
+    dates = [h.date for h in hits if h.date]
+    if q.order in ("newest", "oldest") and dates:
+        # "the latest news about Baldwin": the newest report may rank below older ones that resemble the
+        # question more, so the best passages of the reports beyond every retrieved date are read too
+        day = dt.timedelta(days=1)
+        since, until = (max(dates) + day, q.until) if q.order == "newest" else (q.since, min(dates) - day)
+        if since is None or until is None or since <= until:
+            hits = hits + idx.search(q.search, k=BEYOND_K, since=since, until=until, sources=sources,
+                                     publishers=publishers)
     ranks = [float(i) for i in range(len(hits))]
     have = {h.chunk for h in hits}
     top = list(dict.fromkeys(h.source for h in hits))[: NEIGHBOURS[0]]
@@ -90,7 +101,7 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
         ranks = ranks + extra_rank
     kept, kept_ranks, copies = [], [], []
     for h, r in zip(hits, ranks):
-        if any(near_copies(h.text, o.text, 0.7) for o in kept):
+        if any(repeats(h.text, o.text, 0.7) for o in kept):
             copies.append(h)
         else:
             kept.append(h)

@@ -27,7 +27,7 @@ from .answers import Citation, Report
 from .reader import Evidence, Sentence, encode
 from .retrieval import Index
 
-__all__ = ["compose", "render", "near_copies", "Pick"]
+__all__ = ["compose", "render", "near_copies", "repeats", "Pick"]
 
 _WORD = re.compile(r"[0-9A-Za-z]+(?:['’][A-Za-z]+)?")
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -61,6 +61,16 @@ def near_copies(a: str, b: str, threshold: float = 0.8) -> bool:
         return True
     sa, sb = _shingles(a), _shingles(b)
     return len(sa & sb) / max(1, min(len(sa), len(sb))) >= threshold
+
+
+def repeats(text: str, other: str, threshold: float = 0.8) -> bool:
+    """Most of ``text`` is already in ``other``: it adds little of its own (unlike ``near_copies``, a
+    passage that reprints an older one and goes on to report something new does not repeat it)."""
+    na, nb = _norm(text), _norm(other)
+    if na == nb or (len(na) > 40 and na in nb):
+        return True
+    sa, sb = _shingles(text), _shingles(other)
+    return len(sa & sb) / max(1, len(sa)) >= threshold
 
 
 _FOLDED: dict[int, tuple[object, dict[str, str]]] = {}
@@ -213,9 +223,13 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     floor = max(t.get("extra", 0.6) * best.score, t.get("extra_min", 0.0))
     relevant = [e for e in ev if e.score >= floor and e.fits]
     if q.order in ("newest", "oldest"):
-        # the relevant articles: those of the best retrieved passages, and those of sentences rated near the best
+        # the relevant articles: those of the best retrieved passages, those of sentences rated near the best,
+        # and any retrieved report naming everyone the question names ("the latest news about Baldwin": a
+        # newer report on him is the news even when its sentences resemble the question less)
         near = t.get("order", 0.3) * best.score
         articles = {e.hit.source for e in ev if e.score >= near or e.sentence.rank < 3}
+        if q.names:
+            articles |= {e.hit.source for e in named if all(_names_in(n, e.hit.text) for n in q.names)}
         dated = [e for e in ev if e.hit.source in articles and e.hit.date]
         if dated:
             pick = max if q.order == "newest" else min
@@ -250,6 +264,11 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
         seen.add((c.hit.source, c.sentence.start))
         out.append(Pick(c, also, update=e in updates))
     return out
+
+
+def _names_in(name: str, text: str) -> bool:
+    """``name`` is written in ``text`` as whole words, in any case."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def _full_name(name: str, ev: Sequence[Evidence]) -> str:
@@ -337,10 +356,7 @@ def _inert(text: str) -> str:
 
 def _same_answer(a: str, b: str) -> bool:
     """ "Bankman-Fried" and "Sam Bankman-Fried" name the same answer; "Halls" and "Hutchins" do not."""
-    def within(x: str, y: str) -> bool:
-        return re.search(rf"(?<![\w-]){re.escape(x)}(?![\w-])", y, re.IGNORECASE) is not None
-
-    return within(a, b) or within(b, a)
+    return _names_in(a, b) or _names_in(b, a)
 
 
 def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tuple[Citation, ...]]:

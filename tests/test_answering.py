@@ -89,10 +89,24 @@ def test_near_copies():
     assert not near_copies(a, "Alec Baldwin has been charged with involuntary manslaughter.")
 
 
-def test_latest_answers_from_the_newest_relevant_article(idx):
-    a = _ask(idx, "What is the latest on the case?")
+@pytest.mark.parametrize("q", [
+    "What is the latest on the case?",
+    # "news" matches an older report's "The news comes after ...", and the newest report reprints older
+    # passages before its own news: it is still the one the latest answer comes from
+    "What is the latest news about Baldwin?",
+])
+def test_latest_answers_from_the_newest_relevant_article(idx, q):
+    a = _ask(idx, q)
     assert a.citations and {c.date for c in a.citations} == {dt.date(2023, 1, 31)}
     assert "charged" in a.text
+
+
+def test_a_passage_that_reprints_an_older_one_and_goes_on_is_not_a_mere_copy():
+    from rag.composer import repeats
+
+    old = "Baldwin said he was told to fire. He did not pull the trigger, he said."
+    assert repeats(old, "Earlier, " + old) and not repeats(old + " He has now been charged with manslaughter, "
+                                                          "prosecutors announced on Thursday.", old)
 
 
 def test_since_an_event_uses_the_date_the_articles_give_it(idx):
