@@ -459,7 +459,7 @@ def _compose_metrics(idx: Index, dev_ev, t: dict) -> dict:
         if not ev:
             continue
         picks = compose(idx, r["q"], ev, t, context=r["cands"])
-        text, cites = render(picks, span_floor=t["span"])
+        text, cites = render(picks, span_floor=t["span"], when=r["q"].answer_type == "time")
         cited = {c.source for c in cites} | {x.source for c in cites for x in c.also_in}
         mq = r["mq"]
         sizes.append(len(cites))

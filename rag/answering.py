@@ -182,7 +182,8 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     carriers = ev + [Evidence(Sentence(c.text, c.start, c.end, c.hit, 99.0), 0.0, 0.0)
                      for c in candidates(copies)]
     picks = compose(idx, q, ev, reader.thresholds, carriers=carriers, context=sentences)
-    text, cites = render(picks, span_floor=reader.thresholds.get("span_show", reader.thresholds.get("span", 0.5)))
+    text, cites = render(picks, span_floor=reader.thresholds.get("span_show", reader.thresholds.get("span", 0.5)),
+                         when=q.answer_type == "time")
     extractive = dataclasses.replace(base, text=text, citations=cites)
     if llm is None and settings.llm_url and settings.llm_model:
         llm = LLMConfig(settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout)

@@ -359,11 +359,15 @@ def _same_answer(a: str, b: str) -> bool:
     return _names_in(a, b) or _names_in(b, a)
 
 
-def render(picks: Sequence[Pick], *, span_floor: float = 0.5) -> tuple[str, tuple[Citation, ...]]:
-    """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations."""
+def render(picks: Sequence[Pick], *, span_floor: float = 0.5, when: bool = False) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations.
+
+    ``when``: the question asks when something happened, so each line says when it was
+    reported even if all are of one day: "Earlier this month, ..." is read from that date.
+    """
     labelled = any(p.label for p in picks)
     dates = {p.evidence.hit.date for p in picks}
-    dated = len(dates) > 1 and not labelled  # each line says when it was reported
+    dated = (len(dates) > 1 or (when and None not in dates)) and not labelled  # each line says when it was reported
     by_date = dated and any(p.update for p in picks)  # a newer report updates the others: a chronology
     if by_date:  # oldest report first; within a day, the best sentence first
         rank = {id(p): i for i, p in enumerate(picks)}

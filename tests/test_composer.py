@@ -105,3 +105,10 @@ def test_only_the_short_answer_is_bold_not_every_name_quoted():
              Pick(ev("Halls was the one who handed Alec the gun, his attorney did not confirm.", "Halls", 0.3, "c"))]
     _, cites = render(picks, span_floor=0.2)
     assert [c.answer_span for c in cites] == ["Dave Halls", "", "Halls"]  # the same person, shortened: marked too
+
+
+def test_a_when_question_dates_every_line_so_relative_dates_can_be_read():
+    e = _ev("Earlier this month, Alec vowed to fight the charges against him.", "c.txt", dt.date(2023, 1, 31))
+    assert render([Pick(e)])[0] == "Earlier this month, Alec vowed to fight the charges against him. [1]"
+    text, _ = render([Pick(e)], when=True)
+    assert text == "2023-01-31: Earlier this month, Alec vowed to fight the charges against him. [1]"
