@@ -219,7 +219,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--sentence", default="", help="force this sentence model (e.g. logistic:1.0, mlp:32)")
     # Left out: the question-kind one-hots (MultiHop-RAG has almost no when / where / how-many questions, so
-    # their weights could not be fit; ``wants_span`` stands for all of them), the headline flag (MultiHop-RAG
+    # their weights could not be fit; ``wants_span`` stands for all of them; who-questions and which-thing
+    # questions are both common there, so the span model's ``asks_person`` is kept), the headline flag (MultiHop-RAG
     # articles carry no headline in their text), and three features that only echo how MultiHop-RAG's
     # questions were written — from their evidence sentences, so the gold sentence shares the question's
     # words and names — which would teach the reader to prefer sentences that restate the question.

@@ -30,6 +30,7 @@ SEARCH_K = 12  # passages retrieved for the reader
 SEARCH_K_COMPARE = 20  # a comparison names several reports: each needs its passages among them
 NEIGHBOURS = (3, 8)  # the other chunks of the top 3 articles (up to 8 each) are read too
 BEYOND_K = 3  # "latest"/"first": passages also read from the reports newer (older) than any retrieved
+COPY = 0.7  # a passage this much of whose word 3-grams an earlier one holds repeats it (see composer.repeats)
 
 
 def _check_history(history: object) -> list[tuple[str, str]]:
@@ -79,11 +80,13 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
     if q.order in ("newest", "oldest") and dates:
         # "the latest news about Baldwin": the newest report may rank below older ones that resemble the
         # question more, so the best passages of the reports beyond every retrieved date are read too
-        day = dt.timedelta(days=1)
-        since, until = (max(dates) + day, q.until) if q.order == "newest" else (q.since, min(dates) - day)
-        if since is None or until is None or since <= until:
-            hits = hits + idx.search(q.search, k=BEYOND_K, since=since, until=until, sources=sources,
-                                     publishers=publishers)
+        edge = max(dates) if q.order == "newest" else min(dates)
+        if edge not in (dt.date.max, dt.date.min):  # a placeholder date (0001-01-01) has nothing beyond it
+            day = dt.timedelta(days=1)
+            since, until = (edge + day, q.until) if q.order == "newest" else (q.since, edge - day)
+            if since is None or until is None or since <= until:
+                hits = hits + idx.search(q.search, k=BEYOND_K, since=since, until=until, sources=sources,
+                                         publishers=publishers)
     ranks = [float(i) for i in range(len(hits))]
     have = {h.chunk for h in hits}
     top = list(dict.fromkeys(h.source for h in hits))[: NEIGHBOURS[0]]
@@ -101,7 +104,7 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
         ranks = ranks + extra_rank
     kept, kept_ranks, copies = [], [], []
     for h, r in zip(hits, ranks):
-        if any(repeats(h.text, o.text, 0.7) for o in kept):
+        if any(repeats(h.text, o.text, COPY) for o in kept):
             copies.append(h)
         else:
             kept.append(h)

@@ -24,7 +24,8 @@ import numpy as np
 
 from .analysis import Question
 from .answers import Citation, Report
-from .reader import Evidence, Sentence, encode
+from .names import full_name, names_in, same_answer
+from .reader import Evidence, Sentence, Span, encode
 from .retrieval import Index
 
 __all__ = ["compose", "render", "near_copies", "repeats", "Pick"]
@@ -118,8 +119,6 @@ def _moved_span(ev: Evidence, to: Evidence):
     i = to.sentence.text.find(ev.span.text)
     if i < 0:
         return to.span
-    from .reader import Span
-
     start = to.sentence.start + i
     return Span(ev.span.text, start, start + len(ev.span.text), ev.span.kind, ev.span.score)
 
@@ -206,7 +205,8 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     pool = list(carriers) or ev
     span_best = max((e for e in ev[:8] if e.span), key=lambda e: e.span.score, default=None)
     sure = span_best is not None and span_best.span.score >= t.get("span", 0.5)
-    named = list(ev) + [Evidence(c, 0.0, 0.0) for c in context]
+    read = {(e.hit.source, e.sentence.start) for e in ev}
+    named = list(ev) + [Evidence(c, 0.0, 0.0) for c in context if (c.hit.source, c.start) not in read]
     if q.compares and len(q.parts) > 1:
         sides = _compare(idx, q, ev, t, span_best.span.text if sure else "")
         if len(sides) > 1:
@@ -229,7 +229,8 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
         near = t.get("order", 0.3) * best.score
         articles = {e.hit.source for e in ev if e.score >= near or e.sentence.rank < 3}
         if q.names:
-            articles |= {e.hit.source for e in named if all(_names_in(n, e.hit.text) for n in q.names)}
+            passages = {(e.hit.source, e.hit.start): e.hit for e in named}.values()
+            articles |= {h.source for h in passages if all(names_in(n, h.text) for n in q.names)}
         dated = [e for e in ev if e.hit.source in articles and e.hit.date]
         if dated:
             pick = max if q.order == "newest" else min
@@ -266,43 +267,11 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     return out
 
 
-def _names_in(name: str, text: str) -> bool:
-    """``name`` is written in ``text`` as whole words, in any case."""
-    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
-
-
-def _full_name(name: str, ev: Sequence[Evidence]) -> str:
-    """The way the passages most often write ``name`` in full: "Sam Bankman-Fried" for "Bankman-Fried",
-    "Caesars Sportsbook" for "Caesars" (the longer of equally frequent forms)."""
-    counts: dict[str, int] = {}
-    pattern = re.compile(r"(?:[A-Z][\w’'.&-]*\s+){0,3}" + re.escape(name) + r"(?:\s+[A-Z][\w’'&-]*){0,2}(?![\w-])")
-    for e in ev:
-        for m in pattern.finditer(e.sentence.text):
-            words = m.group().split()
-            titles = [i for i, w in enumerate(words) if w.lower().strip(".,") in _LEAD]
-            cut = next((i for i in titles if i > 0 and " ".join(words[:i]).endswith(name)), None)
-            if cut is not None:  # "Caesars Sportsbook Vermont and": stop at an ordinary word after the name
-                words = words[:cut]
-            titles = [i for i, w in enumerate(words) if w.lower().strip(".,") in _LEAD]
-            if titles:  # "The Bankman-Fried trial", "FTX CEO Sam Bankman-Fried": titles are not the name
-                words = words[titles[-1] + 1 :]
-            full = " ".join(words).rstrip(".,;:")
-            for suffix in ("’s", "'s"):
-                full = full.removesuffix(suffix)
-            if full != name and re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", full):
-                counts[full] = counts.get(full, 0) + 1
-    return max(counts, key=lambda f: (counts[f], len(f)), default=name)
-
-
-_LEAD = frozenset("the a an and but or so then when while after before as if in on at of for by with from to "
-                  "former judge ceo president mr mrs ms dr said says told".split())
-
-
 def _with_full_name(chosen: list[Evidence], ev: Sequence[Evidence], short, cap: int) -> list[Evidence]:
     """When the answer is a name the chosen quotes only shorten ("Bankman-Fried"), quote one that names it whole."""
     if short is None or short.kind != "name":
         return chosen
-    full = _full_name(short.text, ev)
+    full = full_name(short.text, ev)
     if full == short.text or any(full in e.sentence.text for e in chosen):
         return chosen
     carrier = next((e for e in ev if full in e.sentence.text and e not in chosen), None)
@@ -310,8 +279,6 @@ def _with_full_name(chosen: list[Evidence], ev: Sequence[Evidence], short, cap: 
         return chosen
     i = carrier.sentence.text.index(full)
     start = carrier.sentence.start + i
-    from .reader import Span
-
     carrier = Evidence(carrier.sentence, carrier.score, carrier.dense,
                        Span(full, start, start + len(full), "name", short.score))
     if len(chosen) >= cap:
@@ -354,11 +321,6 @@ def _inert(text: str) -> str:
     return _MARKER.sub(lambda m: f"［{m.group(1)}］", text)
 
 
-def _same_answer(a: str, b: str) -> bool:
-    """ "Bankman-Fried" and "Sam Bankman-Fried" name the same answer; "Halls" and "Hutchins" do not."""
-    return _names_in(a, b) or _names_in(b, a)
-
-
 def render(picks: Sequence[Pick], *, span_floor: float = 0.5, when: bool = False) -> tuple[str, tuple[Citation, ...]]:
     """The answer text (quotes with ``[n]``; dated lines when reports differ in date) and its citations.
 
@@ -387,7 +349,7 @@ def render(picks: Sequence[Pick], *, span_floor: float = 0.5, when: bool = False
         elif dated:
             label = f"{h.date or 'Undated'}: "
         parts.append(f"{label}{_inert(e.sentence.text)} [{n}]")
-        span = e.span if e.span and top and _same_answer(e.span.text, top.text) else None
+        span = e.span if e.span and top and same_answer(e.span, top) else None
         cites.append(Citation(
             n, h.source, h.date, h.title, e.sentence.text, e.sentence.start, e.sentence.end, round(e.score, 4),
             p.also_in, h.publisher, h.url, h.text, h.start,

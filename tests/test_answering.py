@@ -102,11 +102,13 @@ def test_latest_answers_from_the_newest_relevant_article(idx, q):
 
 
 def test_a_passage_that_reprints_an_older_one_and_goes_on_is_not_a_mere_copy():
+    from rag.answering import COPY
     from rag.composer import repeats
 
     old = "Baldwin said he was told to fire. He did not pull the trigger, he said."
-    assert repeats(old, "Earlier, " + old) and not repeats(old + " He has now been charged with manslaughter, "
-                                                          "prosecutors announced on Thursday.", old)
+    new = old + " He has now been charged with manslaughter, prosecutors announced on Thursday."
+    assert repeats(old, "Earlier, " + old, COPY) and not repeats(new, old, COPY)
+    assert near_copies(new, old, COPY)  # what gather used before: the newer report's news was dropped with it
 
 
 def test_since_an_event_uses_the_date_the_articles_give_it(idx):
@@ -266,3 +268,25 @@ def test_an_answer_reads_one_generation_even_if_a_newer_one_goes_live(tmp_path, 
     assert live.store.article_by_source(GUN) is None and snap.store.article_by_source(GUN) is not None
     hits = snap.search("Who handed Alec Baldwin the gun?", k=19)
     assert GUN in {h.source for h in hits} and all(snap.store.article_by_source(h.source) for h in hits)
+
+
+def test_latest_and_first_never_raise_on_placeholder_dates(tmp_path, hash_embedder):
+    """A feed's "0001-01-01T00:00:00Z" (Go's zero time) or a far-future date: there is no day beyond them."""
+    from rag import index_corpus
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "The council voted to fund the new bridge over the river after a long debate. " * 3
+    (docs / "bridge.jsonl").write_text("\n".join(json.dumps(a) for a in [
+        {"title": "Bridge funded", "text": body, "date": "0001-01-01T00:00:00Z", "url": "https://x.example/1"},
+        {"title": "Bridge opens", "text": body + "It opened today.", "date": "9999-12-31", "url": "https://x.example/2"},
+        {"title": "Bridge debate", "text": body + "Debate went on.", "date": "2021-03-04", "url": "https://x.example/3"},
+    ]))
+    settings = Settings(index=tmp_path / "index", model=hash_embedder.name)
+    index_corpus([docs], settings=settings, embedder=hash_embedder)
+    idx = Index.open(tmp_path / "index", settings=settings, embedder=hash_embedder)
+    dates = {a.date for a in idx.articles}
+    assert dt.date.min in dates or dt.date.max in dates  # the placeholders were read as dates
+    for q in ("What was the first report about the bridge?", "What is the latest on the bridge?"):
+        a = answer(q, index=idx, settings=settings)
+        assert a.text  # an answer or a plain refusal, never an exception

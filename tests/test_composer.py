@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
+
 from rag.composer import Pick, near_copies, render
 from rag.reader import Evidence, Sentence, Span
 from rag.retrieval import Hit
@@ -64,7 +66,7 @@ def test_near_copies_ignore_case_quotes_and_framing():
 
 
 def test_a_shortened_name_is_found_in_full_before_or_after_it():
-    from rag.composer import _full_name
+    from rag.names import full_name
 
     day = dt.date(2023, 10, 4)
     said = [_ev(t, f"{n}.txt", day) for n, t in enumerate([
@@ -73,10 +75,38 @@ def test_a_shortened_name_is_found_in_full_before_or_after_it():
         "New users of Caesars Sportsbook get a bonus bet if their first bet loses.",
         "The Caesars Sportsbook app covers the NBA and the PGA Tour.",
         "Caesars Palace is in Las Vegas.",
+        "Halls handed him the gun, his attorney did not confirm.",
+        "McHalls Smith was on set that day.",
     ])]
-    assert _full_name("Bankman-Fried", said) == "Sam Bankman-Fried"  # the title "FTX founder" is not the name
-    assert _full_name("Caesars", said) == "Caesars Sportsbook"  # the form the passages use most
-    assert _full_name("Halls", said) == "Halls"  # never seen longer: kept as it is
+    assert full_name("Bankman-Fried", said) == "Sam Bankman-Fried"  # the title "FTX founder" is not the name
+    assert full_name("Caesars", said) == "Caesars Sportsbook"  # the form the passages use most
+    assert full_name("Halls", said) == "Halls"  # "McHalls Smith" is another name: kept as it is
+
+
+@pytest.mark.parametrize("texts, name, full", [
+    # a headline capitalises every word: "Found Guilty" is not part of the name
+    (["Sam Bankman-Fried Found Guilty On All Counts", "Bankman-Fried was convicted."], "Bankman-Fried",
+     "Sam Bankman-Fried"),
+    (["Alec Baldwin Monday said he was sorry."], "Alec Baldwin", "Alec Baldwin"),  # a weekday, not a name
+    (["Donald Trump Jr. spoke first."], "Donald Trump", "Donald Trump"),  # "Jr." is another person
+    (["Britney Spears, 41, wrote a memoir."], "Britney", "Britney Spears"),
+])
+def test_words_after_a_name_are_part_of_it_only_when_they_name(texts, name, full):
+    from rag.names import full_name
+
+    assert full_name(name, [_ev(t, f"{n}.txt", dt.date(2023, 1, 1)) for n, t in enumerate(texts)]) == full
+
+
+def test_the_same_answer_is_one_name_shortened_or_whole_or_exactly_one_number():
+    from rag.names import same_answer
+
+    def sp(text: str, kind: str = "name") -> Span:
+        return Span(text, 0, len(text), kind, 0.5)
+
+    assert same_answer(sp("Bankman-Fried"), sp("Sam Bankman-Fried")) and same_answer(sp("Caesars"), sp("Caesars Sportsbook"))
+    assert not same_answer(sp("Halls"), sp("Halyna Hutchins")) and not same_answer(sp("Sam"), sp("Altman"))
+    assert not same_answer(sp("2", "number"), sp("2,000", "number")) and same_answer(sp("42", "number"), sp("42", "number"))
+    assert not same_answer(sp("ABC", "name"), sp("ABC", "place"))
 
 
 def test_an_answer_naming_only_a_surname_also_quotes_the_name_in_full():

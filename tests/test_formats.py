@@ -99,12 +99,24 @@ def test_a_page_with_no_article_is_skipped_with_its_reason(tmp_path, name, data,
     ("2020-07-09T10:04:04Z", "2020/07/08", dt.date(2020, 7, 9), "page-metadata"),  # mid-morning: no zone's yesterday
     ("2020-02-18T02:18:11-05:00", "2020/02/17", dt.date(2020, 2, 18), "page-metadata"),  # its own zone: its own day
     ("2020-02-18T23:40:00Z", "2020/02/17", dt.date(2020, 2, 18), "page-metadata"),  # late: never the day before
+    ("2020-02-18T06:00:00Z", "2020/02/17", dt.date(2020, 2, 18), "page-metadata"),  # 06:00 is not near midnight
+    ("2020-02-18T18:00:00Z", "2020/02/19", dt.date(2020, 2, 19), "url"),  # 18:00 is
+    ("2020-02-18T02:18:11Z", "2020/02/16", dt.date(2020, 2, 18), "page-metadata"),  # two days off: not the zone
 ])
 def test_a_utc_time_near_midnight_defers_to_the_day_in_the_url(tmp_path, published, url_day, expected, source):
     p = tmp_path / "late.html"
     p.write_text(page("Late vote", published=published, canonical=f"https://gazette.example/{url_day}/late-vote"))
     [a] = load_corpus([p]).articles
     assert (a.date, a.date_source) == (expected, source)
+
+
+def test_the_url_day_is_never_after_the_page_was_archived():
+    from rag.readers.pages import page_date
+
+    html = page("Late vote", published="2020-12-05T23:15:00Z")
+    url = "https://gazette.example/2020/12/06/late-vote"
+    assert page_date(html, url).date == dt.date(2020, 12, 6)
+    assert page_date(html, url, max_date=dt.date(2020, 12, 5)).date == dt.date(2020, 12, 5)
 
 
 def test_a_page_that_looks_like_a_url_is_never_fetched():

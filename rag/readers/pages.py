@@ -108,7 +108,7 @@ def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) ->
                             f"first published {published} but updated {updated}: a page kept up to date for years "
                             f"has no single publication date")
         in_url = url_date(url)
-        if in_url and _other_side_of_midnight(stamp, published, in_url):
+        if in_url and (max_date is None or in_url <= max_date) and _other_side_of_midnight(stamp, published, in_url):
             return PageDate(in_url, "url", "medium", updated if updated and updated > in_url else None)
         confidence = "medium" if in_url and in_url != published else "high"
         return PageDate(published, "page-metadata", confidence, updated if updated and updated > published else None)
