@@ -8,6 +8,7 @@ last test reads it for tracebacks left by everything before it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -387,6 +388,9 @@ def test_a_client_gets_its_share_and_nobody_waits_without_bound(seed_index, real
         GatedIndex.gate.clear()
         first = [post("alice").status_code for _ in range(4)]
         assert first == [200, 200, 200, 429]  # 2 running, 1 waiting: her 4th call exceeds her share of 3
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # a burst sent at once gets the same share
+            burst = sorted(pool.map(lambda _: post("bob").status_code, range(8)))
+        assert burst == [200] * 3 + [429] * 5
         assert [post(f"user{i}").status_code for i in range(3)] == [200, 200, 200]  # others still get in line
         time.sleep(1.2)  # the head of the line has now waited longer than max_wait
         busy = post("user9")

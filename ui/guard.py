@@ -37,6 +37,7 @@ import logging
 import math
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,15 @@ class Guard:
         self._failures: dict[str, _Failures] = {}
         self._uploads: dict[str, collections.deque[list[float]]] = collections.defaultdict(collections.deque)
         self._suffixes = tuple(s.lower() for s in SUPPORTED_SUFFIXES)
+        self._admitting: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def admission(self, key: str) -> asyncio.Lock:
+        """One call of ``key`` admitted at a time, until it is in line: a burst of calls sent at once would
+        otherwise all be counted before any of them had joined the queue, and all be let in."""
+        lock = self._admitting.get(key)
+        if lock is None:
+            lock = self._admitting[key] = asyncio.Lock()
+        return lock
 
     # -- sign-in ------------------------------------------------------------------------------------------
     def login_wait(self, client: str, now: float) -> float:
@@ -473,7 +483,15 @@ class GuardMiddleware:
             if refusal is None and fn is not None:
                 refusal = g.check_arguments(fn, match, body)
                 if refusal is None and not match["direct"] and fn.queue is not False:
-                    refusal = g.admit(fn, *_client_key(client, body.get("session_hash") if match["join"] else None))
+                    key, owner = _client_key(client, body.get("session_hash") if match["join"] else None)
+                    if key is None:
+                        refusal = g.admit(fn, key, owner)
+                    else:
+                        async with g.admission(key):  # joining returns once the call is in line
+                            refusal = g.admit(fn, key, owner)
+                            if refusal is None:
+                                await self.app(scope, replay, send)
+                                return
             if refusal is not None:
                 await self._send(send, refusal)
                 return
