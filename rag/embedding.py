@@ -33,6 +33,8 @@ class Embedder(Protocol):
 
     An embedder may also name the runtime that made its vectors in ``encoder``
     ("torch", "onnx-fp32", "onnx-int8"); an index records it in its manifest.
+    One whose vectors depend on what a text is batched with says so with
+    ``batch_invariant = False`` (the reader then encodes sentences one by one).
     """
 
     name: str

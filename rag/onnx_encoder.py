@@ -241,6 +241,10 @@ class OnnxEmbedder:
         from tokenizers import Tokenizer
 
         self.name, self.encoder = name, encoder
+        # int8 weights are paired with activations quantised on the fly, one scale for a whole batch: a text's
+        # vector then depends a little on the texts it was batched with (cosine 0.993 to itself), so whoever
+        # needs the same vector for the same text every time encodes it alone
+        self.batch_invariant = encoder != "onnx-int8"
         self.onnx_file = onnx_file  # <cache dir>/<export dir>/<file>: where other processes find the same export
         self.max_tokens = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
         # tokenizer.json ships with padding to 128 and truncation at 128: both are switched off for

@@ -191,11 +191,17 @@ def _vector_cache(_embedder_id: int) -> dict[str, np.ndarray]:
 
 
 def encode(idx: Index, texts: list[str]) -> np.ndarray:
-    """Sentence vectors, remembered across questions (the same passages come back often)."""
+    """Sentence vectors, remembered across questions (the same passages come back often).
+
+    Each sentence gets the same vector whichever question asks, so the same question
+    gets the same answer: an encoder whose vectors depend on the batch (int8) encodes
+    each sentence alone.
+    """
     cache = _vector_cache(id(idx.embedder))
     missing = [t for t in dict.fromkeys(texts) if t not in cache]
     if missing:
-        for t, v in zip(missing, idx.embedder.encode(missing, batch_size=64)):
+        batch = 64 if getattr(idx.embedder, "batch_invariant", True) else 1
+        for t, v in zip(missing, idx.embedder.encode(missing, batch_size=batch)):
             cache[t] = v
         while len(cache) > VECTOR_CACHE:
             cache.pop(next(iter(cache)))
