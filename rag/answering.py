@@ -75,7 +75,8 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
     passage and goes on with news of its own is read.
     """
     k = SEARCH_K_COMPARE if q.compares else SEARCH_K
-    hits = idx.search(q.search, k=k, since=q.since, until=q.until, sources=sources, publishers=publishers)
+    qvec = idx.embedder.encode([q.search])[0] if qvec is None else qvec
+    hits = idx.search(q.search, k=k, since=q.since, until=q.until, sources=sources, publishers=publishers, qvec=qvec)
     dates = [h.date for h in hits if h.date]
     if q.order in ("newest", "oldest") and dates:
         # "the latest news about Baldwin": the newest report may rank below older ones that resemble the
@@ -86,7 +87,7 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
             since, until = (edge + day, q.until) if q.order == "newest" else (q.since, edge - day)
             if since is None or until is None or since <= until:
                 hits = hits + idx.search(q.search, k=BEYOND_K, since=since, until=until, sources=sources,
-                                         publishers=publishers)
+                                         publishers=publishers, qvec=qvec)
     ranks = [float(i) for i in range(len(hits))]
     have = {h.chunk for h in hits}
     top = list(dict.fromkeys(h.source for h in hits))[: NEIGHBOURS[0]]
@@ -99,7 +100,6 @@ def gather(idx: Index, q: Question, qvec: np.ndarray | None = None, *, sources=N
                 extra.append(int(c))
                 extra_rank.append(first + 0.5)
     if extra:
-        qvec = idx.embedder.encode([q.search])[0] if qvec is None else qvec
         hits = hits + idx._hits(extra, {}, qvec)
         ranks = ranks + extra_rank
     kept, kept_ranks, copies = [], [], []

@@ -406,11 +406,13 @@ class Index:
         return (facts or self._facts).allowed(since, until, src, pub)
 
     def search(self, query: str, k: int = 5, *, since: dt.date | str | None = None, until: dt.date | str | None = None,
-               sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None) -> list[Hit]:
+               sources: Iterable[str] | None = None, publishers: Iterable[str] | None = None,
+               qvec: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``; filters apply before the top ``k`` is chosen.
 
         One search reads one generation of the index from start to end, even
         when an upload or another process makes a newer one live meanwhile.
+        ``qvec`` is the vector of ``query`` when the caller has it already.
         """
         query, k = check_query(query), check_k(k)
         since, until = parse_day(since, "since"), parse_day(until, "until")
@@ -421,7 +423,7 @@ class Index:
             allowed = self.allowed(since, until, sources, publishers, facts=facts)
             if allowed is not None and len(allowed) == 0:
                 return []
-            qvec = self.embedder.encode([query])[0]
+            qvec = self.embedder.encode([query])[0] if qvec is None else qvec
             ranked, fused = self._rank(query, qvec, k, allowed, facts)
             return self._hits(ranked[:k], fused, qvec, facts)
 

@@ -478,23 +478,19 @@ class GuardMiddleware:
             body = json.loads(raw)
         except ValueError:
             body = None
-        if isinstance(body, dict) and g.blocks is not None:
-            fn, refusal = g.find_call(match, body)
-            if refusal is None and fn is not None:
-                refusal = g.check_arguments(fn, match, body)
-                if refusal is None and not match["direct"] and fn.queue is not False:
-                    key, owner = _client_key(client, body.get("session_hash") if match["join"] else None)
-                    if key is None:
-                        refusal = g.admit(fn, key, owner)
-                    else:
-                        async with g.admission(key):  # joining returns once the call is in line
-                            refusal = g.admit(fn, key, owner)
-                            if refusal is None:
-                                await self.app(scope, replay, send)
-                                return
-            if refusal is not None:
-                await self._send(send, refusal)
-                return
+        fn, refusal = g.find_call(match, body) if isinstance(body, dict) and g.blocks is not None else (None, None)
+        if refusal is None and fn is not None:
+            refusal = g.check_arguments(fn, match, body)
+        if refusal is None and fn is not None and not match["direct"] and fn.queue is not False:
+            key, owner = _client_key(client, body.get("session_hash") if match["join"] else None)
+            async with g.admission(key) if key is not None else contextlib.nullcontext():
+                refusal = g.admit(fn, key, owner)  # one call per client at a time: joining returns once it is in line
+                if refusal is None:
+                    await self.app(scope, replay, send)
+                    return
+        if refusal is not None:
+            await self._send(send, refusal)
+            return
         await self.app(scope, replay, send)
 
 

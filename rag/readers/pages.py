@@ -95,13 +95,12 @@ def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) ->
     limit = {"max_date": max_date.isoformat()} if max_date else {}
     page = html.encode("utf-8")  # bytes: htmldate would download a str that looks like a URL
 
-    def find(extensive: bool, original: bool) -> dt.date | None:
-        return _day(find_date(page, extensive_search=extensive, original_date=original, url=url,
-                              deferred_url_extractor=True, **limit))
+    def find(extensive: bool, original: bool, fmt: str = "%Y-%m-%d") -> str | None:
+        return find_date(page, extensive_search=extensive, original_date=original, url=url,
+                         deferred_url_extractor=True, outputformat=fmt, **limit)
 
-    stamp = find_date(page, extensive_search=False, original_date=True, url=url, deferred_url_extractor=True,
-                      outputformat="%Y-%m-%dT%H:%M:%S%z", **limit)
-    published, updated = _day(stamp), find(False, False)
+    stamp = find(False, True, "%Y-%m-%dT%H:%M:%S%z")  # with its time and zone, for the midnight rule
+    published, updated = _day(stamp), _day(find(False, False))
     if published:
         if updated and (updated - published).days > LIVING_PAGE_DAYS:
             return PageDate(None, "none", "none", updated,
@@ -112,7 +111,7 @@ def page_date(html: str, url: str | None, *, max_date: dt.date | None = None) ->
             return PageDate(in_url, "url", "medium", updated if updated and updated > in_url else None)
         confidence = "medium" if in_url and in_url != published else "high"
         return PageDate(published, "page-metadata", confidence, updated if updated and updated > published else None)
-    first, last = find(True, True), find(True, False)
+    first, last = _day(find(True, True)), _day(find(True, False))
     if first is None:
         return PageDate(None, "none", "none", None, "no publication date in the page's metadata or text")
     if first != last:
