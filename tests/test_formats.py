@@ -71,6 +71,16 @@ def test_a_living_page_updated_years_later_is_undated_and_keeps_its_update_apart
     assert "first published 2005-07-26 but updated 2020-04-07" in c.warnings[0]
 
 
+def test_an_article_corrected_two_years_later_keeps_its_publication_date_and_the_update_apart(tmp_path):
+    p = tmp_path / "corrected.html"
+    p.write_text(page("Council funds the bridge", published="2016-06-23T16:14:51+02:00",
+                      extra_head='<meta property="article:modified_time" content="2019-06-24T09:00:00+02:00">'))
+    c = load_corpus([p])
+    [a] = c.articles
+    assert (a.date, a.date_source, a.updated) == (dt.date(2016, 6, 23), "page-metadata", dt.date(2019, 6, 24))
+    assert c.warnings == ()
+
+
 def test_a_date_printed_in_the_text_is_used_when_the_page_has_no_metadata(tmp_path):
     p = tmp_path / "byline.html"
     p.write_text(page("Council funds the bridge", body=BODY).replace("<h1>", "<p>Published 12 March 2021</p><h1>"))
