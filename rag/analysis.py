@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .dates import DateIntent, parse_question_dates
+from .dates import HOLIDAY, DateIntent, parse_question_dates
 from .query import Part, PublisherMatcher, analyse, clauses
 
 __all__ = ["Question", "AnswerType", "analyse_question", "resolve_followup", "answer_type", "content_words"]
@@ -168,6 +168,7 @@ def question_names(question: str) -> tuple[str, ...]:
     possessives and quotes are taken off ("Google's" is Google, "'Sporting News'" is Sporting News).
     """
     out = []
+    question = HOLIDAY.sub(lambda h: " " * len(h.group()), question)  # "Christmas" is a date, not a name
     for m in _NAME.finditer(question):
         words = [w.strip("'’‘\"“”.,") for w in m.group().split()]
         words = [_POSSESSIVE.sub("", w) for w in words]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DateIntent", "DateMention", "parse_question_dates"]
+__all__ = ["DateIntent", "DateMention", "HOLIDAY", "parse_question_dates"]
 
 Order = Literal["newest", "oldest"] | None
 Cue = Literal["bound", "range", "publication", "relative", "bare"]
@@ -48,6 +48,16 @@ _POINT = re.compile(
     rf"|{_m(3)},?\s+(?:of\s+)?{_y(3)}|{_y(4)})\b(?!-)",
     re.IGNORECASE,
 )
+# Holidays whose day is the same wherever the corpus comes from (Easter by the Western reckoning, Thanksgiving
+# the United States' fourth Thursday of November): "around Christmas 2021" is a date, not a name to look for.
+HOLIDAY = re.compile(
+    r"\b(?P<holiday>Christmas(?:\s+(?:Eve|Day))?|New\s+Year['’]?s(?:\s+(?:Eve|Day))?|Halloween|"
+    r"Valentine['’]?s(?:\s+Day)?|Easter(?:\s+(?:Sunday|Monday))?|Thanksgiving(?:\s+Day)?|Boxing\s+Day)"
+    r"(?:,?\s+(?:of\s+)?(?P<hyear>(?:1[89]|20)\d{2}))?\b",
+    re.IGNORECASE,
+)
+#: A holiday names the days around it too: what was said "at Christmas" was often published the day before.
+HOLIDAY_DAYS = 3
 _BEFORE = re.compile(r"\b(before|prior to|until|till|up to|through|as of|by|no later than|earlier than)\s*$", re.I)
 _AFTER = re.compile(r"\b(after|since|following|later than|starting)\s*$", re.IGNORECASE)
 _INCLUSIVE = frozenset({"as of", "by", "until", "till", "through", "up to", "no later than", "since", "starting"})
@@ -132,6 +142,28 @@ def _range_of(m: re.Match) -> tuple[dt.date, dt.date]:
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
+def _holiday(name: str, year: int) -> dt.date:
+    """The day of the holiday ``name`` (as matched by ``HOLIDAY``) in ``year``."""
+    from dateutil.easter import easter
+
+    name = " ".join(name.lower().split())
+    word, eve = name.split()[0], name.endswith("eve")
+    if word == "christmas":
+        return dt.date(year, 12, 24 if eve else 25)
+    if word.startswith("new"):  # New Year's Eve closes the year; New Year's (Day) opens it
+        return dt.date(year, 12, 31) if eve else dt.date(year, 1, 1)
+    if word == "halloween":
+        return dt.date(year, 10, 31)
+    if word.startswith("valentine"):
+        return dt.date(year, 2, 14)
+    if word == "boxing":
+        return dt.date(year, 12, 26)
+    if word == "easter":
+        return easter(year) + dt.timedelta(days=1 if name.endswith("monday") else 0)
+    first = dt.date(year, 11, 1)  # Thanksgiving: the fourth Thursday of November
+    return first + dt.timedelta(days=(3 - first.weekday()) % 7 + 21)
+
+
 def _shift(d: dt.date, days: int) -> dt.date:
     try:
         return d + dt.timedelta(days=days)
@@ -148,11 +180,19 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
     """
     today = today or dt.date.today()
     points = []
+    for h in HOLIDAY.finditer(question):
+        if h.group("hyear"):
+            day = _holiday(h.group("holiday"), int(h.group("hyear")))
+            points.append((h, _shift(day, -HOLIDAY_DAYS), _shift(day, HOLIDAY_DAYS)))
+    taken = [p[0].span() for p in points]
     for m in _POINT.finditer(question):
+        if any(a <= m.start() < b for a, b in taken):
+            continue  # the year of "Christmas 2021"
         try:
             points.append((m, *_range_of(m)))
         except ValueError:  # "February 30, 2022": not a date
             continue
+    points.sort(key=lambda p: p[0].start())
     mentions: list[DateMention] = []
     i = 0
     while i < len(points):

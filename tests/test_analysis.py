@@ -101,6 +101,7 @@ def test_answer_types(text, kind):
 
 def test_names_and_follow_ups():
     assert question_names("Who handed Alec Baldwin the gun on the set of Rust in October?") == ("Alec Baldwin", "Rust")
+    assert question_names("What did Biden say at Christmas and on New Year's Eve in Times Square?") == ("Biden", "Times Square")
     rewritten = resolve_followup("What did his lawyer say?", [("Who handed Alec Baldwin the gun?", "Dave Halls did.")])
     assert "Alec Baldwin" in rewritten and "Dave Halls" in rewritten
     own = "Who was the cinematographer killed on the Rust set in New Mexico?"

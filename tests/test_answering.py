@@ -145,6 +145,15 @@ def test_a_date_when_something_happened_does_not_filter_the_articles(idx):
     assert a.since is None and a.until == TODAY  # no window from the date: only "today" bounds the articles
 
 
+@pytest.mark.parametrize("q", ["What did Baldwin post on Instagram around Christmas 2021?",
+                               "What did Baldwin say on Instagram at Christmas?"])
+def test_a_holiday_is_a_date_not_a_name_the_articles_must_contain(idx, q):
+    # no article writes "Christmas": it dates the question (the video of December 24), it names nobody
+    a = _ask(idx, q)
+    assert not a.refused and "Instagram" in a.text
+    assert any(c.date in (dt.date(2021, 12, 24), dt.date(2022, 1, 3)) and "Instagram" in c.quote for c in a.citations)
+
+
 @pytest.mark.parametrize("q", [
     "Between the article published on December 2, 2021 and the one from January 3, 2022, "
     "did Baldwin change his account of pulling the trigger?",

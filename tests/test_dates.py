@@ -35,6 +35,29 @@ def test_phrases(question, since, until, order, span):
     assert span in [question[a:b] for a, b in i.spans]
 
 
+@pytest.mark.parametrize("question, day", [
+    ("What did he post around Christmas 2021?", D(2021, 12, 25)),
+    ("What was said on Christmas Eve, 2021?", D(2021, 12, 24)),
+    ("What happened on New Year's Eve 2021?", D(2021, 12, 31)),
+    ("the speech on New Year’s Day 2022", D(2022, 1, 1)),
+    ("What closed over Easter 2021?", D(2021, 4, 4)),  # Easter moves: April 4 that year
+    ("the Easter Monday 2022 parade", D(2022, 4, 18)),
+    ("What did Biden say on Thanksgiving 2023?", D(2023, 11, 23)),  # the fourth Thursday of November
+    ("Halloween 2020 curfews", D(2020, 10, 31)),
+    ("Boxing Day 2020 sales", D(2020, 12, 26)),
+])
+def test_a_holiday_with_its_year_is_the_days_around_it(question, day):
+    [m] = parse_question_dates(question, today=TODAY).mentions
+    assert (m.since, m.until, m.cue) == (day - dt.timedelta(days=3), day + dt.timedelta(days=3), "bare")
+
+
+def test_holidays_bound_a_window_like_any_date():
+    i = parse_question_dates("What was reported between Christmas 2021 and Easter 2022?", today=TODAY)
+    assert (i.since, i.until) == (D(2021, 12, 22), D(2022, 4, 20))
+    assert parse_question_dates("What did he say at Christmas?", today=TODAY).mentions == ()  # which year: unknown
+    assert parse_question_dates("Chinese New Year 2022", today=TODAY).mentions[0].since == D(2022, 1, 1)  # the year
+
+
 def test_event_relative_dates_are_left_for_the_corpus():
     i = parse_question_dates("What has happened since the charges?", today=TODAY)
     assert (i.event, i.event_side, i.since, i.until) == ("charges", "after", None, None)
