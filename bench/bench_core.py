@@ -6,7 +6,7 @@ on torch: ``SentenceTransformer.encode``. Each Dateline path is measured next to
 baseline on the same input, in the same process, with the runs interleaved, so the ratio
 holds on a busy machine, and the absolute figures show what this machine can do:
 
-1. Index throughput: ``rag.retrieval.index_corpus`` (the ordinary pipeline, rebuilt in a
+1. Index throughput: ``rag.indexing.index_corpus`` (the ordinary pipeline, rebuilt in a
    fresh directory) on the first MultiHop-RAG articles plus seeds/, in chunks/s end to end
    (and of its embedding stage), next to torch ``model.encode`` on the very same chunk
    texts. Target: end to end >= 1.8x the torch encode alone.
@@ -72,7 +72,8 @@ sys.path.insert(0, str(ROOT))
 from rag import Corpus, Index, SentenceTransformerEmbedder, Settings, embedder_for, load_corpus  # noqa: E402
 from rag.chunking import ChunkingConfig, chunk_articles  # noqa: E402
 from rag.embedding import interchangeable  # noqa: E402
-from rag.retrieval import index_corpus, open_index, retrieve  # noqa: E402
+from rag.indexing import index_corpus  # noqa: E402
+from rag.retrieval import open_index, retrieve  # noqa: E402
 from rag.store import HNSW_EF_SEARCH, make_faiss_index  # noqa: E402
 
 SEEDS = ROOT / "seeds"

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from rag import Index, Settings, embedder_for  # noqa: E402
-from rag.retrieval import index_corpus  # noqa: E402
+from rag.indexing import index_corpus  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench" / "multihop-rag"
 K = 10

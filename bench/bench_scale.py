@@ -57,7 +57,7 @@ from rag.pgconnect import HNSW_EF_CONSTRUCTION, HNSW_M, article_key, connect  # 
 from rag.pglexical import PgLexical  # noqa: E402
 from rag.pgstore import PgStore  # noqa: E402
 from rag.pgwrite import _vector_index, create_schema  # noqa: E402
-from rag.retrieval import index_corpus  # noqa: E402
+from rag.indexing import index_corpus  # noqa: E402
 from rag.store import _EMBED_FORMAT, FORMAT_VERSION, make_faiss_index  # noqa: E402
 
 K = 10

@@ -12,7 +12,8 @@ from .corpus import DATE_SOURCES, Article, Corpus, load_corpus
 from .chunking import Chunk, ChunkingConfig, chunk_article
 from .embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder, embedder_for, load_embedder
 from .store import IndexReport, Store
-from .retrieval import Hit, Index, index_corpus, retrieve
+from .indexing import index_corpus
+from .retrieval import Hit, Index, retrieve
 from .uploads import UploadReport, add_uploads, check_upload, safe_filename
 # → answers
 from .answers import REFUSAL, Answer, Citation, LLMConfig, Report

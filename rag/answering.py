@@ -20,7 +20,8 @@ from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
 from .composer import compose, render, repeats
 from .errors import InvalidQuery
 from .reader import Evidence, Reader, Sentence, candidates
-from .retrieval import Hit, Index, check_query, open_index, parse_day
+from .checks import check_query, parse_day
+from .retrieval import Hit, Index, open_index
 from .settings import Settings
 
 __all__ = ["Answer", "Citation", "Report", "LLMConfig", "answer", "answer_stream", "REFUSAL", "gather"]

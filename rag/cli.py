@@ -132,7 +132,7 @@ def index(
     Example:  rag index seeds/ ../shared/bench/multihop-rag/corpus.json --index /tmp/store
               rag index seeds/ --index postgresql://dateline@db.example/news --ray
     """
-    from .retrieval import index_corpus
+    from .indexing import index_corpus
 
     settings = _settings(index=index_dir)
     report = index_corpus(paths or None, settings=settings, rebuild=rebuild, prune=prune,
@@ -165,7 +165,7 @@ def remove(
 
     Example:  rag remove 004_3895aaea98e54197.txt
     """
-    from .retrieval import remove_articles
+    from .indexing import remove_articles
 
     report = remove_articles(names, settings=_settings(index=index_dir))
     if as_json:

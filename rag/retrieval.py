@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
-import numbers
-import os
-import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,29 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import ChunkingConfig
-from .corpus import Article, Corpus, load_corpus
+from .checks import check_k, check_names, check_query, parse_day
+from .corpus import Article
 from .embedding import Embedder, embedder_for
-from .errors import CorpusError, IndexNotFound, InvalidQuery
+from .errors import IndexNotFound, InvalidQuery
+from .fusion import Tuning, cap_per_article, merge_fairly, monotone, rrf
+from .indexing import index_corpus
+from .location import cache_key, exists, local_dir, location, open_store, recorded_encoder
 from .query import Analysis, PublisherMatcher, analyse, clauses
-from .settings import Settings
-from .location import (
-    cache_key, exists, local_dir, location, open_store, recorded_encoder, recorded_paths, shown, uploads_dir, write_index,
-)
-from .settings import is_database
-from .sources import UPLOADS
-from .store import UNDATED, IndexReport, Store
+from .settings import Settings, is_database
+from .store import UNDATED, Store
 
-__all__ = ["Hit", "Index", "retrieve", "index_corpus", "remove_articles", "parse_day", "check_query",
-           "MAX_QUERY_CHARS", "MAX_K"]
+__all__ = ["Hit", "Index", "retrieve", "open_index"]
 
-MAX_QUERY_CHARS = 2000
-MAX_K = 1000
 _EPOCH = dt.date(1970, 1, 1)
-# Lone surrogates (undecodable bytes of a command line arrive as U+DC80..U+DCFF) cannot be encoded,
-# so tokenizers raise on them; control characters mean nothing in a question.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -74,151 +61,8 @@ class Hit:
         }
 
 
-def _shown(value: object, limit: int = 60) -> str:
-    """``repr(value)``, cut short: error messages echo what was wrong without echoing a megabyte."""
-    r = repr(value)
-    return r if len(r) <= limit else r[: limit - 1] + "…"
 
 
-def parse_day(value: dt.date | str | None, name: str) -> dt.date | None:
-    """A ``since``/``until`` value as a date; InvalidQuery naming the field if it is not one."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InvalidQuery(f"{name} must be a date written YYYY-MM-DD, got {_shown(value)}")
-
-
-def check_query(query: object) -> str:
-    """The question, cleaned so that nothing in it can make a search raise; InvalidQuery if there is none.
-
-    Characters that cannot be encoded (lone surrogates, which is how Python
-    hands over the undecodable bytes of a command line) become U+FFFD, and
-    control characters become spaces.
-
-    >>> check_query("Who handed \\udcff Baldwin\\x1b[2J the gun? ")
-    'Who handed \ufffd Baldwin [2J the gun?'
-    """
-    if not isinstance(query, str):
-        raise InvalidQuery(f"the question must be text, got {type(query).__name__}")
-    query = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", query)).strip()
-    if not query:
-        raise InvalidQuery("the question is empty: type a question, e.g. 'Who handed Alec Baldwin the gun?'")
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidQuery(f"the question is {len(query)} characters long; keep it under {MAX_QUERY_CHARS}")
-    return query
-
-
-def check_k(k: object) -> int:
-    """``k`` if it is a whole number from 1 to MAX_K; InvalidQuery naming ``k`` if not (True is not 1)."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= MAX_K:
-        raise InvalidQuery(f"k must be a whole number from 1 to {MAX_K}, got {_shown(k)}")
-    return int(k)
-
-
-def _names(value: object, name: str) -> set[str]:
-    """A ``sources``/``publishers`` filter as a set of names; InvalidQuery naming it if it is not a list of text."""
-    if value is None:
-        return set()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidQuery(f"{name} must be a list of names, got {_shown(value)}")
-    names = list(value)
-    bad = [v for v in names if not isinstance(v, str)]
-    if bad:
-        raise InvalidQuery(f"{name} must be a list of names, and {_shown(bad[0])} is not one")
-    return set(names)
-
-
-def rrf(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None, k0: int = 60) -> dict[int, float]:
-    """Reciprocal rank fusion: sum of weight / (k0 + rank) over the rankings an item is in.
-
-    >>> rrf([[7, 3], [3, 9]], k0=1) == {7: 1 / 2, 3: 1 / 3 + 1 / 2, 9: 1 / 3}
-    True
-    """
-    weights = weights or [1.0] * len(rankings)
-    fused: dict[int, float] = {}
-    for ranking, w in zip(rankings, weights):
-        for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + w / (k0 + rank)
-    return fused
-
-
-def cap_per_article(ranked: Iterable[int], article_of: np.ndarray, cap: int) -> list[int]:
-    """``ranked`` with at most ``cap`` chunks of any one article, order kept."""
-    seen: dict[int, int] = {}
-    out = []
-    for i in ranked:
-        a = int(article_of[i])
-        if seen.get(a, 0) < cap:
-            seen[a] = seen.get(a, 0) + 1
-            out.append(i)
-    return out
-
-
-def merge_fairly(parts: Sequence[Sequence[int]], rest: Sequence[int], quota: int | Sequence[int]) -> list[int]:
-    """Take turns: the best unseen item of each part in turn until each has given its ``quota``; then ``rest``.
-
-    ``quota`` is one number for every part or one per part. A part that runs
-    out gives up its turns; no item appears twice; items of the parts that
-    found no place come last.
-
-    >>> merge_fairly([[1, 2, 3], [4, 1, 5]], rest=[9, 5, 8], quota=2)
-    [1, 4, 2, 5, 9, 8, 3]
-    """
-    quotas = [quota] * len(parts) if isinstance(quota, int) else list(quota)
-    out: list[int] = []
-    seen: set[int] = set()
-    pos = [0] * len(parts)
-    for turn in range(max(quotas, default=0)):
-        for n, ranking in enumerate(parts):
-            if turn >= quotas[n]:
-                continue
-            while pos[n] < len(ranking) and ranking[pos[n]] in seen:
-                pos[n] += 1
-            if pos[n] < len(ranking):
-                out.append(ranking[pos[n]])
-                seen.add(ranking[pos[n]])
-                pos[n] += 1
-    for i in list(rest) + [i for ranking in parts for i in ranking]:
-        if i not in seen:
-            out.append(i)
-            seen.add(i)
-    return out
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """The ranking's constants, chosen on the MultiHop-RAG dev split (docs/benchmarks.md has the sweep)."""
-
-    depth: int = 50  # candidates taken from each ranking (at least 4 k)
-    k0: int = 5  # RRF damping: low, so a ranking's first few places count for much more than its tail
-    # BM25 and sentence matching carry long questions full of names (MultiHop-RAG: dense weight 1 is best
-    # there, by 0.004 fact-recall); dense similarity carries short paraphrased ones (the labelled seeds
-    # set needs dense weight 3 to keep its answer rate). 3 / 3 / 3 serves both.
-    dense_weight: float = 3.0
-    lexical_weight: float = 3.0
-    sentence_weight: float = 3.0
-    metadata_weight: float = 1.0  # weight of the search restricted to the named publishers and dates
-    part_quota: int = 3  # chunks each named publisher or date places before the rest compete
-    clause_quota: int = 1  # chunks each clause of a many-clause question places
-    lead: int = 1  # chunks of the whole question's ranking placed before the parts take turns
-
-
-def _monotone(ranked: Sequence[int], fused: dict[int, float]) -> dict[int, float]:
-    """Scores that never rise down ``ranked``: each is its fused score, or the one above if lower."""
-    out: dict[int, float] = {}
-    last = float("inf")
-    for i in ranked:
-        last = min(last, fused.get(i, 0.0))
-        out[i] = last
-    return out
 
 
 class _Facts:
@@ -400,7 +244,7 @@ class Index:
         An article of unknown date passes no date window. ``facts`` is the
         snapshot of the index the ids are for (default: the one live now).
         """
-        src, pub = _names(sources, "sources"), {p.casefold() for p in _names(publishers, "publishers")}
+        src, pub = check_names(sources, "sources"), {p.casefold() for p in check_names(publishers, "publishers")}
         if since is None and until is None and not src and not pub:
             return None
         return (facts or self._facts).allowed(since, until, src, pub)
@@ -473,7 +317,7 @@ class Index:
                 rankings.insert(0, ranked)
                 quotas.insert(0, t.lead)
             ranked = merge_fairly(rankings, ranked, quotas)
-            fused = _monotone(ranked, fused)
+            fused = monotone(ranked, fused)
         return cap_per_article(ranked, facts.article_of, s.per_article), fused
 
     def _hybrid(self, text: str, qvec: np.ndarray, allowed: np.ndarray | None, depth: int,
@@ -516,154 +360,6 @@ class Index:
                            a.id, a.publisher, a.url, float(sim), int(i), a.date_source, a.date_confidence))
         return out
 
-
-def index_corpus(paths: Sequence[Path | str] | None = None, *, settings: Settings | None = None,
-                 rebuild: bool = False, prune: bool = False, progress: bool = False,
-                 embedder: Embedder | None = None, ray: str | None = None) -> IndexReport:
-    """Add and update the articles under ``paths`` in ``settings.index``; only new or changed ones are embedded.
-
-    Nothing is removed unless asked: articles from paths not named this time,
-    from uploads, or whose files are gone stay in the index, and the report
-    says how many and why. ``prune`` removes those no longer under ``paths``
-    and those from paths not named (uploads stay: ``remove_articles`` takes
-    them out). Without ``paths``: the paths the index records, plus its
-    uploads (``settings.corpus`` for a new index). ``rebuild`` embeds every
-    recorded path, named path and upload again.
-
-    A named path that does not exist is a warning, and the articles indexed
-    from it stay; CorpusError when no path named exists at all.
-
-    ``settings.index`` is a directory or a postgresql:// URL; ``ray`` runs the
-    embedding as a Ray Data job (``"local"``, ``"auto"`` or ``"ray://HOST:PORT"``),
-    which writes the same index.
-    """
-    settings = settings or Settings()
-    root = location(settings.index)
-    uploads = uploads_dir(root)
-    recorded = recorded_paths(root)
-    named = [Path(p) for p in paths] if paths else []
-    if not named and recorded is None:
-        if (root / "CURRENT").exists() if not is_database(root) else exists(root):
-            raise CorpusError(f"the index at {shown(root)} does not record the paths it was built from (its manifest "
-                              f"is damaged); name them: 'rag index PATH ... --index {shown(root).rstrip('/')} --rebuild'")
-        named = [Path(settings.corpus)]  # a new index
-    if named and not any(p.exists() for p in named):
-        raise CorpusError(f"no such file or folder: {', '.join(str(p) for p in named)}; the index is unchanged")
-    recorded = recorded or []
-    targets = list(named)
-    if not paths or rebuild:  # everything the index holds is read again
-        targets += [] if (paths and prune) else [Path(p) for p in recorded]
-        targets.append(uploads)
-
-    def origin(p: Path) -> str:
-        return UPLOADS if p.resolve() == uploads.resolve() else str(p.resolve())
-
-    targets = list({origin(p): p for p in targets}.values())
-    missing = [p for p in targets if not p.exists() and origin(p) != UPLOADS]
-    articles: dict[str, Article] = {}
-    origins: dict[str, str] = {}
-    skipped: list[tuple[str, str]] = []
-    warnings = [f"{p} does not exist (moved, deleted or not mounted?): nothing was read from it, and the articles "
-                f"indexed from it stay" for p in missing]
-    read: set[str] = set()
-    for p in targets:
-        if not p.exists():
-            continue
-        try:
-            got = load_corpus([p], progress=progress)
-        except CorpusError as e:  # it vanished meanwhile
-            warnings.append(str(e))
-            continue
-        read.add(origin(p))
-        skipped += got.skipped
-        warnings += got.warnings
-        for a in got.articles:
-            if a.source in articles:
-                skipped.append((a.source, "a second article with the same citation key (file name or url)"))
-                warnings.append(f"skipped {a.source} in {p}: an article with the same name was read from "
-                                f"{origins[a.source]}; kept that one")
-                continue
-            articles[a.source] = a
-            origins[a.source] = origin(p)
-    own = [origin(p) for p in named if origin(p) != UPLOADS]
-    embedder = embedder or embedder_for(settings, built_with=None if rebuild else recorded_encoder(root))
-    return write_index(
-        Corpus(tuple(articles.values()), tuple(skipped), tuple(warnings)), root, embedder,
-        ChunkingConfig(settings.chunk_tokens or embedder.max_tokens, settings.overlap_tokens),
-        rebuild=rebuild, kind=settings.index_kind, approximate_threshold=settings.approximate_threshold,
-        batch_size=settings.batch_size, progress=progress, lexical=True,
-        corpus_paths=list(dict.fromkeys([*([] if (paths and prune) else recorded), *own])),
-        origins=origins, read=read, missing={origin(p) for p in missing}, prune=prune, ray=ray,
-    )
-
-
-def remove_articles(names: Sequence[str], *, settings: Settings | None = None,
-                    embedder: Embedder | None = None) -> IndexReport:
-    """Take articles out of ``settings.index``, each named as it is cited, by its collection file, or by a
-    recorded corpus path (all of that path's articles, and the path is no longer recorded).
-
-    An uploaded file is moved to ``<index>/uploads/.removed/`` (kept, but no
-    longer indexed). A file under a corpus folder is left where it is: indexing
-    that folder again adds it back. CorpusError, with nothing changed, if a
-    name matches nothing.
-    """
-    settings = settings or Settings()
-    root = location(settings.index)
-    store = open_store(root)
-    origin = store.origins()
-    sources = [a.source for a in store.articles] if isinstance(store, Store) else store.sources()
-    recorded = recorded_paths(root) or []
-    if isinstance(names, str) or not names:
-        raise InvalidQuery("name the articles to remove, e.g. 'rag remove 004_3895aaea98e54197.txt'")
-    drop: set[str] = set()
-    unrecord: set[str] = set()
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidQuery(f"name the articles to remove, got {_shown(name)}")
-        hit = {s for s in sources if s == name or s.startswith(name + "#")}
-        path = str(Path(name).resolve())
-        if not hit and (path in recorded or path in origin.values()):
-            hit = {s for s, o in origin.items() if o == path}
-            unrecord.add(path)
-        if not hit and path not in unrecord:
-            example = sources[0] if sources else "004_3895aaea98e54197.txt"
-            raise CorpusError(f"no article {_shown(name)} in the index at {shown(root)} (give the name it is cited by, "
-                              f"e.g. {example}, or a corpus path); nothing was removed")
-        drop |= hit
-    uploads = uploads_dir(root)
-    files = sorted({s.split("#", 1)[0] for s in drop if origin.get(s) == UPLOADS})
-    for f in files:  # the file is what keeps an uploaded article indexed, so a collection goes whole or not at all
-        rest = [s for s in sources if s.split("#", 1)[0] == f and s not in drop]
-        if rest:
-            raise CorpusError(f"{f} is an uploaded collection that holds {len(rest)} more articles: remove the "
-                              f"whole file with 'rag remove {f}'; nothing was removed")
-    embedder = embedder or embedder_for(settings, built_with=recorded_encoder(root))
-    moved: list[tuple[Path, Path]] = []
-    try:
-        for f in files:
-            if (uploads / f).is_file():
-                dest = _unused(uploads / ".removed" / f)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(uploads / f, dest)
-                moved.append((uploads / f, dest))
-        report = write_index(
-            Corpus(()), root, embedder, ChunkingConfig(**store.manifest["chunking"]), kind=settings.index_kind,
-            approximate_threshold=settings.approximate_threshold, read=(), drop=drop,
-            corpus_paths=[p for p in recorded if p not in unrecord],
-        )
-    except BaseException:
-        for src, dest in moved:  # the index is as it was, so the files go back
-            os.replace(dest, src)
-        raise
-    return dataclasses.replace(report, reasons=tuple(r for r in report.reasons if r.startswith("removed")))
-
-
-def _unused(path: Path) -> Path:
-    """``path``, or ``path`` with -2, -3... before its suffix, whichever does not exist yet."""
-    out, n = path, 2
-    while out.exists():
-        out, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
-    return out
 
 
 @functools.lru_cache(maxsize=8)

@@ -21,7 +21,8 @@ from .corpus import Article, _Log, file_kind, load_file
 from .errors import RagError, UploadRejected
 from .location import uploads_dir
 from .readers.base import UNDATED
-from .retrieval import Index, index_corpus
+from .indexing import index_corpus
+from .retrieval import Index
 from .sources import UPLOADS_DIR
 from .store import IndexReport
 

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rag import HashEmbedder, Settings, load_embedder  # noqa: E402
-from rag.retrieval import index_corpus  # noqa: E402
+from rag.indexing import index_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -18,7 +18,8 @@ from rag import ModelMismatch, Settings, SentenceTransformerEmbedder, Store, emb
 from rag.embedding import bundled_model_path, interchangeable
 from rag.settings import DEFAULT_ENCODER
 from rag.onnx_encoder import ONNX_ENCODERS, OnnxEmbedder, export_dir
-from rag.retrieval import Index, index_corpus
+from rag.indexing import index_corpus
+from rag.retrieval import Index
 from tests.conftest import GUN, ROOT, SEEDS
 
 pytestmark = pytest.mark.model

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rag import Article, ChunkingConfig, Corpus, Settings, Store
-from rag.retrieval import Index, Tuning, cap_per_article, merge_fairly, rrf
+from rag.fusion import Tuning, cap_per_article, merge_fairly, rrf
+from rag.retrieval import Index
 from rag.store import build_index
 
 

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from rag import Index, Settings
-from rag.retrieval import index_corpus
+from rag.indexing import index_corpus
 from tests.conftest import MULTIHOP, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -14,7 +14,7 @@ from rag import (
     REFUSAL, Article, ChunkingConfig, Corpus, CorpusError, HashEmbedder, Index, InvalidQuery, Settings, Store,
     add_uploads, answer, index_corpus, retrieve,
 )
-from rag.retrieval import remove_articles
+from rag.indexing import remove_articles
 from rag.store import build_index
 from tests.conftest import GUN, SEEDS
 

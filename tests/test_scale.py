@@ -28,7 +28,7 @@ from rag.lexical import LexicalIndex
 from rag.pgconnect import article_key, as_array, connect, redact
 from rag.pgstore import PgStore
 from rag.pgwrite import build_pg_index
-from rag.retrieval import remove_articles
+from rag.indexing import remove_articles
 from rag.store import build_index
 from tests.conftest import GUN, MULTIHOP, ROOT, SEEDS
 
