@@ -41,9 +41,12 @@ import numpy as np  # noqa: E402
 from multihop_data import CACHE, MHQuestion, contains_answer, ensure_index, load, states_fact  # noqa: E402
 from rag import Index, Settings  # noqa: E402
 from rag.analysis import analyse_question, content_words  # noqa: E402
-from rag.answering import _stems, gather  # noqa: E402
+from rag.answering import gather  # noqa: E402
 from rag.composer import compose  # noqa: E402
-from rag.reader import _ASKS, MODEL_PATH, Evidence, Reader, _Model, archive_words, candidates, common_words, encode  # noqa: E402
+from rag.mlp import Model  # noqa: E402
+from rag.reader import MODEL_PATH, Reader, archive_words, common_words  # noqa: E402
+from rag.sentences import ASKS, Evidence, candidates, encode, vector_cache  # noqa: E402
+from rag.sentences import stems as _stems  # noqa: E402
 
 SEED = 0
 FALSE_REFUSALS = 0.02  # the share of answerable dev questions refusal may turn away
@@ -118,7 +121,7 @@ def _features(idx: Index, cases, path: Path, refresh: bool, recheap: bool = Fals
         if recheap:  # the passages and their embeddings stay; analysis and cheap features are read again
             t0 = time.time()
             for r in rows:
-                keep = [i for i, c in enumerate(r["cands"]) if not _ASKS.search(c.text)]  # as candidates() reads
+                keep = [i for i, c in enumerate(r["cands"]) if not ASKS.search(c.text)]  # as candidates() reads
                 r["cands"] = [r["cands"][i] for i in keep]
                 r["dense"], r["labels"] = r["dense"][keep], r["labels"][keep]
                 r["q"] = analyse_question(r["mq"].query, matcher=idx.publishers, articles=idx.articles, stems=_stems)
@@ -129,11 +132,11 @@ def _features(idx: Index, cases, path: Path, refresh: bool, recheap: bool = Fals
         return rows
     rows = []
     t0 = time.time()
-    import rag.reader
+    import rag.sentences
 
-    rag.reader.VECTOR_CACHE = 500_000
+    rag.sentences.VECTOR_CACHE = 500_000
     vec_path = path.parent / "sentence-vectors.pkl"
-    cache = rag.reader._vector_cache(id(idx.embedder))
+    cache = vector_cache(id(idx.embedder))
     if vec_path.exists():
         with open(vec_path, "rb") as f:
             cache.update(pickle.load(f))
@@ -251,7 +254,7 @@ def main() -> None:
     x = _matrix([r["cheap"] for r in answerable(fit)], cheap_names)
     y = np.concatenate([r["labels"] for r in answerable(fit)])
     pre_model, pre_scaler = _fit(x, y, "logistic:1.0")
-    prefilter = _Model(_export(pre_model, pre_scaler, cheap_names))
+    prefilter = Model(_export(pre_model, pre_scaler, cheap_names))
     keep_report = {}
     for m in (16, 24, 32, 48, 64, 96, 10_000):
         got = tot = 0
@@ -296,7 +299,7 @@ def main() -> None:
     choices = {}
     for kind in ([args.sentence] if args.sentence else ("logistic:1.0", "mlp:64", "ensemble:64x5", "ensemble:128x5")):
         model, scaler = _fit(x, y, kind)
-        m = _Model(_export(model, scaler, names))
+        m = Model(_export(model, scaler, names))
         met = _ranked_metrics([m(f) for f, _, _ in dev_p], [l for _, l, _ in dev_p])
         met["seeds dev answer hits"] = seeds_hits({"prefilter": _export(pre_model, pre_scaler, cheap_names),
                                                    "sentence": _export(model, scaler, names), "keep": keep})
@@ -343,7 +346,7 @@ def main() -> None:
     choices = {}
     for kind in ("logistic:1.0", "mlp:32", "ensemble:32x5"):
         model, scaler = _fit(x, y, kind)
-        m = _Model(_export(model, scaler, span_names))
+        m = Model(_export(model, scaler, span_names))
         met = _ranked_metrics([m(f) for f in dx], dy)
         choices[kind] = {k: round(v, 4) for k, v in met.items()}
         print("span", kind, choices[kind], file=sys.stderr)
@@ -375,7 +378,7 @@ def main() -> None:
     choices = {}
     for kind in ("logistic:0.1", "logistic:1.0", "mlp:8", "mlp:16"):
         model, scaler = _fit(x, fy, kind)
-        m = _Model(_export(model, scaler, ref_names))
+        m = Model(_export(model, scaler, ref_names))
         p = m({n: xd[:, i] for i, n in enumerate(ref_names)})
         # the highest threshold that keeps false refusals on dev at or under 2%: a wrong "the articles
         # don't cover this" hides what the archive holds, and the null-query target (>= 0.60) has room

@@ -19,7 +19,8 @@ from .analysis import Question, analyse_question
 from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
 from .composer import compose, render, repeats
 from .errors import InvalidQuery
-from .reader import Evidence, Reader, Sentence, candidates
+from .reader import Reader
+from .sentences import Evidence, Sentence, candidates, stems
 from .checks import check_query, parse_day
 from .retrieval import Hit, Index, open_index
 from .settings import Settings
@@ -49,12 +50,6 @@ def _check_history(history: object) -> list[tuple[str, str]]:
         if q:
             out.append((check_query(q) if q.strip() else q, a or ""))
     return out
-
-
-def _stems(text: str) -> set[str]:
-    from .reader import _stems as stems
-
-    return stems(text)
 
 
 def _nothing_in_range(idx: Index, q: Question, base: Answer, filtered: bool) -> Answer:
@@ -166,7 +161,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     idx = idx.snapshot()  # one generation for the whole answer
     reader = reader or _default_reader()
     q = analyse_question(question, history=turns, since=lo, until=hi, today=today, matcher=idx.publishers,
-                         articles=idx.articles, stems=_stems)
+                         articles=idx.articles, stems=stems)
     base = Answer(question, "", False, (), None, q.resolved, q.since, q.until)
     filtered = bool(sources or publishers)
     if q.empty:

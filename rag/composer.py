@@ -25,7 +25,7 @@ import numpy as np
 from .analysis import Question
 from .answers import Citation, Report
 from .names import full_name, names_in, same_answer
-from .reader import Evidence, Sentence, Span, encode
+from .sentences import Evidence, Sentence, Span, encode
 from .retrieval import Index
 
 __all__ = ["compose", "render", "near_copies", "repeats", "Pick"]

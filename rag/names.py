@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from .analysis import WORD
-from .reader import Evidence, Span
+from .sentences import Evidence, Span
 
 __all__ = ["full_name", "names_in", "same_answer"]
 

@@ -12,7 +12,8 @@ MultiHop-RAG's labelled evidence sentences turn those into probabilities:
 - ``refusal`` judges whether the evidence holds what the question hinges on.
 
 The weights ship in ``rag/models/reader.json`` with the data, split and figures
-they were chosen on; evaluating them needs only NumPy.
+they were chosen on; evaluating them needs only NumPy (``rag/mlp.py``). The
+sentences themselves are ``rag/sentences.py``.
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
-from .chunking import split_sentences
+from .mlp import Model
 from .retrieval import Hit, Index
+from .sentences import Evidence, Sentence, Span, encode, stemmer, stems
 
-__all__ = ["Reader", "Sentence", "Evidence", "Span", "candidates", "quote_sentences", "MODEL_PATH"]
+__all__ = ["Reader", "MODEL_PATH"]
 
 MODEL_PATH = Path(__file__).parent / "models" / "reader.json"
-VECTOR_CACHE = 50_000  # sentence vectors kept per embedder (about 80 MB)
 TYPES = ("person", "time", "place", "quantity", "entity", "yesno", "description")
 _NAME = re.compile(r"\b[A-Z][\w’'.&-]*(?:\s+(?:of\s+|de\s+|van\s+|al-)?[A-Z][\w’'.&-]*)*")
 _NUMBER = re.compile(
@@ -59,153 +59,6 @@ _I = re.compile(r"I(?:[’'](?:m|ve|d|ll))?")
 _STARTERS = frozenset("the a an he she it they we i but and so in on at this that these those his her their its "
                       "when while after before as if there here what who how why where mr mrs ms dr".split())
 
-
-@dataclass(frozen=True)
-class Sentence:
-    """A candidate sentence: where it sits in which article, and the retrieved passage it came from."""
-
-    text: str
-    start: int  # offsets into the article text
-    end: int
-    hit: Hit
-    rank: float  # the rank of its passage in retrieval (0 = first); neighbours of a passage rank behind it
-
-
-@dataclass(frozen=True)
-class Span:
-    """A short answer inside a sentence (offsets into the article text) and its probability."""
-
-    text: str
-    start: int
-    end: int
-    kind: str  # "name", "number", "date", "place"
-    score: float
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A sentence with the reader's probability that it states the answer, and its best short answer."""
-
-    sentence: Sentence
-    score: float
-    dense: float
-    span: Span | None = None
-    fits: bool = True  # holds the kind of thing the question asks for (a name for "who", a number for "how many")
-
-    @property
-    def hit(self) -> Hit:
-        return self.sentence.hit
-
-
-def quote_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentences, with a quotation that runs on past a full stop kept whole (up to three sentences)."""
-    spans = split_sentences(text)
-    out, i = [], 0
-    while i < len(spans):
-        s, e = spans[i]
-        j = i
-        while (text[s:e].count("“") > text[s:e].count("”") and j + 1 < len(spans) and j - i < 2
-               and "\n" not in text[e : spans[j + 1][0]]):
-            j += 1
-            e = spans[j][1]
-        out.append((s, e))
-        i = j + 1
-    return out
-
-
-_ASKS = re.compile(r"\?[\s”\"'’)\]]*$")
-
-
-def candidates(hits: Sequence[Hit], ranks: Sequence[float] | None = None) -> list[Sentence]:
-    """Every sentence of four words or more in ``hits``, each once (chunks overlap), in hit order.
-
-    A sentence that is itself a question states nothing, so it is never an answer:
-    "Readers keep asking us: who handed him the gun?" or "Stephanopoulos asked, 'So,
-    you never pulled the trigger?'" only echo what the user asks.
-    """
-    seen: set[tuple[str, int]] = set()
-    out = []
-    for n, h in enumerate(hits):
-        for s, e in quote_sentences(h.text):
-            text = h.text[s:e]
-            key = (h.source, h.start + s)
-            if key in seen or len(WORD.findall(text)) < 4 or _ASKS.search(text):
-                continue
-            seen.add(key)
-            out.append(Sentence(text, h.start + s, h.start + e, h, float(ranks[n] if ranks else n)))
-    return out
-
-
-class _Model:
-    """A small standardised MLP (no hidden layer: logistic regression) evaluated with NumPy.
-
-    A spec with ``members`` is an ensemble: the mean of its members' probabilities
-    (several networks fit from different seeds vary less than any one of them).
-    """
-
-    def __new__(cls, spec: dict):
-        if "members" in spec:
-            return _Ensemble([_Model(m) for m in spec["members"]])
-        return super().__new__(cls)
-
-    def __init__(self, spec: dict):
-        self.features: list[str] = spec["features"]
-        self.mean = np.asarray(spec["mean"], dtype=np.float64)
-        self.scale = np.asarray(spec["scale"], dtype=np.float64)
-        self.layers = [(np.asarray(l["W"], dtype=np.float64), np.asarray(l["b"], dtype=np.float64))
-                       for l in spec["layers"]]
-
-    def __call__(self, rows: dict[str, np.ndarray]) -> np.ndarray:
-        x = np.stack([np.asarray(rows[f], dtype=np.float64) for f in self.features], axis=1)
-        x = (x - self.mean) / self.scale
-        for i, (w, b) in enumerate(self.layers):
-            x = x @ w + b
-            if i < len(self.layers) - 1:
-                x = np.maximum(x, 0.0)
-        return 1.0 / (1.0 + np.exp(-np.clip(x[:, 0], -40, 40)))
-
-
-class _Ensemble:
-    def __init__(self, members: list[_Model]):
-        self.members = members
-        self.features = sorted({f for m in members for f in m.features})
-
-    def __call__(self, rows: dict[str, np.ndarray]) -> np.ndarray:
-        return np.mean([m(rows) for m in self.members], axis=0)
-
-
-@functools.lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def _stems(text: str) -> set[str]:
-    return set(_stemmer().stemWords(content_words(text)))
-
-
-@functools.lru_cache(maxsize=8)
-def _vector_cache(_embedder_id: int) -> dict[str, np.ndarray]:
-    return {}
-
-
-def encode(idx: Index, texts: list[str]) -> np.ndarray:
-    """Sentence vectors, remembered across questions (the same passages come back often).
-
-    Each sentence gets the same vector whichever question asks, so the same question
-    gets the same answer: an encoder whose vectors depend on the batch (int8) encodes
-    each sentence alone.
-    """
-    cache = _vector_cache(id(idx.embedder))
-    missing = [t for t in dict.fromkeys(texts) if t not in cache]
-    if missing:
-        batch = 64 if getattr(idx.embedder, "batch_invariant", True) else 1
-        for t, v in zip(missing, idx.embedder.encode(missing, batch_size=batch)):
-            cache[t] = v
-        while len(cache) > VECTOR_CACHE:
-            cache.pop(next(iter(cache)))
-    return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, idx.embedder.dimension), np.float32)
 
 
 def _kinds(text: str, q_names: set[str], common: frozenset[str] | set[str] = frozenset()) -> dict[str, list[tuple[int, int]]]:
@@ -273,7 +126,7 @@ def _slot(text: str, spans: Sequence[tuple[int, int]], q_stems: set[str]) -> flo
     """
     if not spans:
         return 0.0
-    words = [(m.start(), m.end(), _stemmer().stemWord(m.group().lower())) for m in WORD.finditer(text)]
+    words = [(m.start(), m.end(), stemmer().stemWord(m.group().lower())) for m in WORD.finditer(text)]
     anchors = [n for n, (_, _, st) in enumerate(words) if st in q_stems]
     if not anchors:
         return 0.0
@@ -321,10 +174,10 @@ class Reader:
 
     def __init__(self, spec: dict):
         self.spec = spec
-        self.prefilter = _Model(spec["prefilter"])
-        self.sentence = _Model(spec["sentence"])
-        self.span = _Model(spec["span"]) if spec.get("span") else None
-        self.refusal = _Model(spec["refusal"]) if spec.get("refusal") else None
+        self.prefilter = Model(spec["prefilter"])
+        self.sentence = Model(spec["sentence"])
+        self.span = Model(spec["span"]) if spec.get("span") else None
+        self.refusal = Model(spec["refusal"]) if spec.get("refusal") else None
         self.keep = int(spec.get("keep", 48))
         self.thresholds: dict[str, float] = dict(spec.get("thresholds", {}))
 
@@ -340,17 +193,17 @@ class Reader:
         lexical = idx.store.lexical
         q_idf, q_unknown = lexical.term_weights(q.search) if lexical is not None else ({}, [])
         if not q_idf:
-            q_idf = {w: 1.0 for w in _stems(q.search)}
+            q_idf = {w: 1.0 for w in stems(q.search)}
         total = sum(q_idf.values()) or 1.0
         q_names = {n.lower() for n in q.names} | {w.lower() for n in q.names for w in n.split()}
         name_words = {w.lower() for n in q.names for w in n.split()}
-        q_stems = _stems(q.search)
+        q_stems = stems(q.search)
         n = len(cands)
         f = {k: np.zeros(n) for k in (
             "rank", "passage_sim", "overlap", "local_overlap", "names", "novelty", "length", "position", "lede",
             "title", "question_mark", "quote", "hedge", "publisher", "boost_date", "has_name", "has_number",
             "has_date", "has_place", "type_match", "slot", "newest", "oldest", "order_date")}
-        terms = [set(lexical.stems(c.text)) if lexical is not None else _stems(c.text) for c in cands]
+        terms = [set(lexical.stems(c.text)) if lexical is not None else stems(c.text) for c in cands]
         common = common_words([c.text for c in cands], archive_words(idx.store))
         df = {w: sum(w in t for t in terms) for w in q_idf}
         local = {w: math.log((n + 1) / (df[w] + 1)) + 1 for w in q_idf}
@@ -362,7 +215,7 @@ class Reader:
         for i, (c, t) in enumerate(zip(cands, terms)):
             low = c.text.lower()
             words = WORD.findall(c.text)
-            st = _stems(c.text)
+            st = stems(c.text)
             kinds = _kinds(c.text, q_names, common)
             f["rank"][i] = 1.0 / (1.0 + c.rank)
             f["passage_sim"][i] = c.hit.similarity
@@ -436,17 +289,17 @@ class Reader:
         reports, a name in passing in one.
         """
         q_names = {n.lower() for n in q.names} | {w.lower() for n in q.names for w in n.split()}
-        q_stems = _stems(q.search)
+        q_stems = stems(q.search)
         found: list[tuple[int, Span, float]] = []
         common = common if common is not None else common_words([e.sentence.text for e in ev])
         for i, e in enumerate(ev[:top]):
             text = e.sentence.text
-            toks = [(m.start(), _stemmer().stemWord(m.group().lower())) for m in WORD.finditer(text)]
+            toks = [(m.start(), stemmer().stemWord(m.group().lower())) for m in WORD.finditer(text)]
             anchors = [p for p, s in toks if s in q_stems]
             for kind, spans in _kinds(text, q_names, common).items():
                 for s, t in spans:
                     span_text = text[s:t].strip(" ,.;:")
-                    if not span_text or span_text.lower() in q_names or _stems(span_text) <= q_stems:
+                    if not span_text or span_text.lower() in q_names or stems(span_text) <= q_stems:
                         continue
                     near = min((abs(p - s) for p in anchors), default=len(text)) / max(1, len(text))
                     found.append((i, Span(span_text, e.sentence.start + s, e.sentence.start + s + len(span_text),
@@ -516,8 +369,8 @@ class Reader:
         missing = sum(not all(w.lower() in passages for w in n.split() if w.lower() not in STOP) for n in names)
         # the words that only date the question ("the article published on December 2, 2021") are
         # handled by the window and the boosts: a sentence need not repeat them to answer
-        q_stems = _stems(q.topic) or _stems(q.search)
-        covered = max((len(q_stems & _stems(e.sentence.text)) / max(1, len(q_stems)) for e in ev[:8]), default=0.0)
+        q_stems = stems(q.topic) or stems(q.search)
+        covered = max((len(q_stems & stems(e.sentence.text)) / max(1, len(q_stems)) for e in ev[:8]), default=0.0)
         f = {
             "best": scores[0], "second": scores[1], "top3": sum(scores[:3]) / 3,
             "dense": max((e.dense for e in ev), default=0.0),

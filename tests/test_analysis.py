@@ -73,9 +73,9 @@ def test_the_callers_window_is_only_narrowed_and_today_ends_it():
 def test_since_an_event_takes_its_date_from_the_articles():
     arts = [Article("a", "a.txt", "Actor charged with manslaughter", D(2023, 1, 31), "Actor charged with manslaughter."),
             Article("b", "b.txt", "Actor speaks", D(2021, 12, 2), "The actor spoke about the shooting.")]
-    from rag.answering import _stems
+    from rag.sentences import stems
 
-    q = _q("What has happened since the charges?", articles=arts, stems=_stems)
+    q = _q("What has happened since the charges?", articles=arts, stems=stems)
     assert q.since == D(2023, 1, 31) and q.order is None
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from rag.composer import Pick, near_copies, render
-from rag.reader import Evidence, Sentence, Span
+from rag.sentences import Evidence, Sentence, Span
 from rag.retrieval import Hit
 
 

@@ -292,7 +292,7 @@ def test_the_same_sentence_gets_the_same_vector_whatever_was_asked_before(onnx_i
     """int8 quantises a batch's activations together: the reader encodes sentences alone, so answers repeat."""
     import numpy as np
 
-    from rag.reader import _vector_cache, encode
+    from rag.sentences import encode, vector_cache
 
     class Idx:  # what encode() reads of an index
         embedder = onnx_int8
@@ -301,8 +301,8 @@ def test_the_same_sentence_gets_the_same_vector_whatever_was_asked_before(onnx_i
     batched = [onnx_int8.encode([s, "A much longer sentence about something else entirely " * 6])[0],
                onnx_int8.encode([s, "Short one."])[0]]
     assert not np.array_equal(*batched)  # why: in a batch, the vector depends on its neighbours
-    _vector_cache(id(onnx_int8)).clear()
+    vector_cache(id(onnx_int8)).clear()
     first = encode(Idx, [s, "A much longer sentence about something else entirely " * 6])[0]
-    _vector_cache(id(onnx_int8)).clear()
+    vector_cache(id(onnx_int8)).clear()
     again = encode(Idx, ["Short one.", s])[1]
     assert np.array_equal(first, again) and onnx_int8.batch_invariant is False
