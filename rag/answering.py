@@ -21,6 +21,7 @@ from .composer import compose, render, repeats
 from .errors import InvalidQuery
 from .reader import Reader
 from .sentences import Evidence, Sentence, candidates, stems
+from .truecase import restore
 from .checks import check_query, parse_day
 from .retrieval import Hit, Index, open_index
 from .settings import Settings
@@ -160,7 +161,7 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     idx.refresh()
     idx = idx.snapshot()  # one generation for the whole answer
     reader = reader or _default_reader()
-    q = analyse_question(question, history=turns, since=lo, until=hi, today=today, matcher=idx.publishers,
+    q = analyse_question(restore(question, idx.store), history=turns, since=lo, until=hi, today=today, matcher=idx.publishers,
                          articles=idx.articles, stems=stems)
     base = Answer(question, "", False, (), None, q.resolved, q.since, q.until)
     filtered = bool(sources or publishers)

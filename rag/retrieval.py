@@ -22,6 +22,7 @@ from .location import cache_key, exists, local_dir, location, open_store, record
 from .query import Analysis, PublisherMatcher, analyse, clauses
 from .settings import Settings, is_database
 from .store import UNDATED, Store
+from .truecase import restore
 
 __all__ = ["Hit", "Index", "retrieve", "open_index"]
 
@@ -286,7 +287,8 @@ class Index:
         s, t = self.settings, self.tuning
         depth = max(t.depth, 4 * k)
         dense_cache: dict[bytes | None, list[int]] = {}
-        analysis = analyse(query, facts.matcher) if s.metadata or s.coverage else Analysis(query)
+        # a question typed without capitals gets the archive's back, so publishers and names are still found
+        analysis = analyse(restore(query, self.store), facts.matcher) if s.metadata or s.coverage else Analysis(query)
         fused = self._hybrid(query, qvec, allowed, depth, dense_cache, facts)
         if s.metadata and not analysis.is_plain:
             named = facts.select(analysis.publishers, analysis.windows, allowed)

@@ -94,6 +94,8 @@ def test_near_copies():
     # "news" matches an older report's "The news comes after ...", and the newest report reprints older
     # passages before its own news: it is still the one the latest answer comes from
     "What is the latest news about Baldwin?",
+    # typed without capitals: the archive's "Baldwin" comes back, so the newest report naming him is found
+    "what is the latest news about baldwin?",
 ])
 def test_latest_answers_from_the_newest_relevant_article(idx, q):
     a = _ask(idx, q)
