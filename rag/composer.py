@@ -24,6 +24,7 @@ import numpy as np
 
 from .analysis import Question
 from .answers import Citation, Report
+from .cache import per_store
 from .names import full_name, names_in, same_answer
 from .sentences import Evidence, Sentence, Span, encode
 from .retrieval import Index
@@ -74,17 +75,10 @@ def repeats(text: str, other: str, threshold: float = 0.8) -> bool:
     return len(sa & sb) / max(1, len(sa)) >= threshold
 
 
-_FOLDED: dict[int, tuple[object, dict[str, str]]] = {}
-
-
+@per_store
 def _normalised_articles(store) -> dict[str, str]:
-    """Every article's text folded for copy detection, once per loaded index generation (a cache, not state)."""
-    hit = _FOLDED.get(id(store))
-    if hit is None or hit[0] is not store:
-        while len(_FOLDED) >= 4:
-            _FOLDED.pop(next(iter(_FOLDED)))
-        hit = _FOLDED[id(store)] = (store, {a.source: _norm(a.text) for a in store.articles})
-    return hit[1]
+    """Every article's text folded for copy detection, once per loaded index generation."""
+    return {a.source: _norm(a.text) for a in store.articles}
 
 
 def _collapse(idx: Index, ev: Evidence, pool: Sequence[Evidence], norm_cache: dict[str, str]) -> tuple[Evidence, tuple[Report, ...]]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
+from .cache import per_store
 from .mlp import Model
 from .retrieval import Hit, Index
 from .sentences import Evidence, Sentence, Span, encode, stemmer, stems
@@ -99,18 +100,10 @@ def _kinds(text: str, q_names: set[str], common: frozenset[str] | set[str] = fro
 
 
 _LOWER = re.compile(r"\b[a-z][a-z’']+\b")
-_ARCHIVE_WORDS: dict[int, tuple[object, frozenset[str]]] = {}
-
-
+@per_store
 def archive_words(store) -> frozenset[str]:
-    """Words some article of the archive writes in lower case: ordinary words, never names (cached per generation)."""
-    got = _ARCHIVE_WORDS.get(id(store))
-    if got is None or got[0] is not store:
-        while len(_ARCHIVE_WORDS) >= 4:
-            _ARCHIVE_WORDS.pop(next(iter(_ARCHIVE_WORDS)))
-        words = frozenset(w for a in store.articles for w in _LOWER.findall(a.text))
-        got = _ARCHIVE_WORDS[id(store)] = (store, words)
-    return got[1]
+    """Words some article of the archive writes in lower case: ordinary words, never names (once per generation)."""
+    return frozenset(w for a in store.articles for w in _LOWER.findall(a.text))
 
 
 def common_words(texts: Sequence[str], archive: frozenset[str] = frozenset()) -> set[str]:

@@ -20,6 +20,8 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from .cache import per_store
+
 __all__ = ["learn_cases", "truecase", "case_table", "is_uncased", "restore"]
 
 #: Characters of article text read to learn the table: an even sample of a larger archive (a few seconds).
@@ -123,21 +125,13 @@ def truecase(question: str, table: dict[str, str]) -> str:
     return "".join(out) + question[last:]
 
 
-_TABLES: dict[int, tuple[object, dict[str, str]]] = {}
-
-
+@per_store
 def case_table(store) -> dict[str, str]:
-    """The table learned from ``store``'s articles (an even sample of ``SAMPLE_CHARS``), cached per generation."""
-    got = _TABLES.get(id(store))
-    if got is None or got[0] is not store:
-        while len(_TABLES) >= 4:
-            _TABLES.pop(next(iter(_TABLES)))
-        articles = store.articles
-        total = sum(len(a.text) for a in articles)
-        step = max(1, -(-total // SAMPLE_CHARS))
-        table = learn_cases((a.text for a in articles[::step]), (a.publisher for a in articles if a.publisher))
-        got = _TABLES[id(store)] = (store, table)
-    return got[1]
+    """The table learned from ``store``'s articles (an even sample of ``SAMPLE_CHARS``), once per generation."""
+    articles = store.articles
+    total = sum(len(a.text) for a in articles)
+    step = max(1, -(-total // SAMPLE_CHARS))
+    return learn_cases((a.text for a in articles[::step]), (a.publisher for a in articles if a.publisher))
 
 
 def restore(question: str, store) -> str:
