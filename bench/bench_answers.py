@@ -17,6 +17,9 @@ sizes and thresholds; ``fit`` trained it — see bench/train_reader.py):
 regression set the old rules were tuned on, and ``bench/seeds_dev.jsonl``, the dev set
 the reader was chosen on): answer hits next to the top-1/top-3 passages, and refusals.
 
+``--lower`` asks every question typed in lower case ("did techcrunch and the verge ..."),
+as people type in a chat: how much of the answer hangs on capitals.
+
 Example:  .venv/bin/python bench/bench_answers.py            # make bench-answers
           .venv/bin/python bench/bench_answers.py --limit 300 --splits dev
 """
@@ -42,10 +45,11 @@ from multihop_data import CACHE, contains_answer, ensure_index, load, states_fac
 from rag import Index, Settings, answer  # noqa: E402
 
 
-def _row(mq, idx: Index) -> dict:
+def _row(mq, idx: Index, lower: bool = False) -> dict:
+    asked = mq.query.lower() if lower else mq.query
     t0 = time.perf_counter()
     try:
-        a = answer(mq.query, index=idx, settings=idx.settings)
+        a = answer(asked, index=idx, settings=idx.settings)
     except Exception as e:  # counted, shown, never hidden
         return {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(), "mq": mq}
     seconds = time.perf_counter() - t0
@@ -56,7 +60,7 @@ def _row(mq, idx: Index) -> dict:
     row["fact"] = any(states_fact(c.quote, mq.facts) for c in a.citations)
     if mq.type == "inference_query":
         row["hit"] = (not a.refused) and contains_answer(a.text, mq.answer) and bool(cited & mq.sources)
-        hits = idx.search(mq.query, k=3)
+        hits = idx.search(asked, k=3)
         for k in (1, 3):
             top = hits[:k]
             row[f"top{k}"] = (any(contains_answer(h.text, mq.answer) for h in top)
@@ -100,7 +104,7 @@ def report(rows: list[dict], name: str) -> None:
     print(f"questions that raised        {len(rows) - len(ok)}")
 
 
-def seeds() -> None:
+def seeds(lower: bool = False) -> None:
     """The seeds sets: answer hits (the answer holds one of the answers and cites a gold file) vs passages."""
     import subprocess
 
@@ -116,14 +120,15 @@ def seeds() -> None:
         for c in load_cases(path):
             if c.history:
                 continue
-            a = answer(c.question, index=idx, settings=idx.settings)
+            asked = c.question.lower() if lower else c.question
+            a = answer(asked, index=idx, settings=idx.settings)
             if c.type == "refuse":
                 refuse += 1
                 refused += a.refused
                 continue
             n += 1
             has = lambda text: any(x.lower() in text.lower() for x in c.answer_any)  # noqa: E731
-            top = idx.search(c.question, k=3)
+            top = idx.search(asked, k=3)
             top1 += bool(top) and has(top[0].text) and top[0].source in c.sources
             top3 += any(has(h.text) for h in top) and any(h.source in c.sources for h in top)
             cited = {x.source for x in a.citations}
@@ -139,9 +144,10 @@ def main() -> None:
     ap.add_argument("--splits", default="test,dev,fit", help="comma-separated: which splits to ask")
     ap.add_argument("--limit", type=int, default=0, help="ask at most this many questions per split")
     ap.add_argument("--seeds", action="store_true", help="ask the seeds sets instead of MultiHop-RAG")
+    ap.add_argument("--lower", action="store_true", help="ask every question typed in lower case")
     args = ap.parse_args()
     if args.seeds:
-        return seeds()
+        return seeds(args.lower)
     root = ensure_index(args.index)
     idx = Index.open(root, settings=Settings(index=root))
     questions = load()
@@ -150,7 +156,7 @@ def main() -> None:
         qs = [q for q in questions if q.split == split]
         if args.limit:
             qs = qs[: args.limit]
-        rows = [_row(q, idx) for q in qs]
+        rows = [_row(q, idx, args.lower) for q in qs]
         all_rows += rows
         report(rows, split)
         for r in rows:

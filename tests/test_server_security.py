@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -395,7 +396,9 @@ def test_a_client_gets_its_share_and_nobody_waits_without_bound(seed_index, real
         time.sleep(1.2)  # the head of the line has now waited longer than max_wait
         busy = post("user9")
         assert busy.status_code == 503 and busy.headers["retry-after"]
-        assert "busy: questions are waiting 2 s for an answer now; try again" in busy.json()["detail"]
+        # the head of the line has waited 1.2 s and more (how much more depends on the machine's load)
+        waited = re.search(r"busy: questions are waiting (\d+) s for an answer now; try again", busy.json()["detail"])
+        assert waited and int(waited.group(1)) >= 2, busy.json()["detail"]
         GatedIndex.gate.set()
         deadline = time.monotonic() + 20
         while httpx.get(f"{url}gradio_api/queue/status").json()["queue_size"] and time.monotonic() < deadline:
