@@ -18,7 +18,8 @@ regression set the old rules were tuned on, and ``bench/seeds_dev.jsonl``, the d
 the reader was chosen on): answer hits next to the top-1/top-3 passages, and refusals.
 
 ``--lower`` asks every question typed in lower case ("did techcrunch and the verge ..."),
-as people type in a chat: how much of the answer hangs on capitals.
+as people type in a chat, and ``--upper`` in capitals only: how much of the answer hangs on
+capitals.
 
 Example:  .venv/bin/python bench/bench_answers.py            # make bench-answers
           .venv/bin/python bench/bench_answers.py --limit 300 --splits dev
@@ -45,8 +46,12 @@ from multihop_data import CACHE, contains_answer, ensure_index, load, states_fac
 from rag import Index, Settings, answer  # noqa: E402
 
 
-def _row(mq, idx: Index, lower: bool = False) -> dict:
-    asked = mq.query.lower() if lower else mq.query
+def _typed(question: str, case: str) -> str:
+    return question.lower() if case == "lower" else question.upper() if case == "upper" else question
+
+
+def _row(mq, idx: Index, case: str = "") -> dict:
+    asked = _typed(mq.query, case)
     t0 = time.perf_counter()
     try:
         a = answer(asked, index=idx, settings=idx.settings)
@@ -104,7 +109,7 @@ def report(rows: list[dict], name: str) -> None:
     print(f"questions that raised        {len(rows) - len(ok)}")
 
 
-def seeds(lower: bool = False) -> None:
+def seeds(case: str = "") -> None:
     """The seeds sets: answer hits (the answer holds one of the answers and cites a gold file) vs passages."""
     import subprocess
 
@@ -120,7 +125,7 @@ def seeds(lower: bool = False) -> None:
         for c in load_cases(path):
             if c.history:
                 continue
-            asked = c.question.lower() if lower else c.question
+            asked = _typed(c.question, case)
             a = answer(asked, index=idx, settings=idx.settings)
             if c.type == "refuse":
                 refuse += 1
@@ -144,10 +149,12 @@ def main() -> None:
     ap.add_argument("--splits", default="test,dev,fit", help="comma-separated: which splits to ask")
     ap.add_argument("--limit", type=int, default=0, help="ask at most this many questions per split")
     ap.add_argument("--seeds", action="store_true", help="ask the seeds sets instead of MultiHop-RAG")
-    ap.add_argument("--lower", action="store_true", help="ask every question typed in lower case")
+    ap.add_argument("--lower", action="store_const", const="lower", dest="case", default="",
+                    help="ask every question typed in lower case")
+    ap.add_argument("--upper", action="store_const", const="upper", dest="case", help="... or in capitals only")
     args = ap.parse_args()
     if args.seeds:
-        return seeds(args.lower)
+        return seeds(args.case)
     root = ensure_index(args.index)
     idx = Index.open(root, settings=Settings(index=root))
     questions = load()
@@ -156,7 +163,7 @@ def main() -> None:
         qs = [q for q in questions if q.split == split]
         if args.limit:
             qs = qs[: args.limit]
-        rows = [_row(q, idx, args.lower) for q in qs]
+        rows = [_row(q, idx, args.case) for q in qs]
         all_rows += rows
         report(rows, split)
         for r in rows:

@@ -4,8 +4,8 @@ Names, publishers and the parts of a comparison are found by their capitals
 ("Did TechCrunch and The Verge agree ...?"). Typed in lower case ("did techcrunch
 and the verge agree ...?") the question would lose all three, and with them the
 search per publisher and the check that the evidence names who is asked about.
-So a question with no capital after its first letter gets back the capitals the
-archive itself uses: a word or run of words is restored when the articles write
+So a question with no capital after its first letter (or in capitals only, which
+tells names apart no better) gets back the capitals the archive itself uses: a word or run of words is restored when the articles write
 it capitalised in mid-sentence more often than in lower case ("baldwin" →
 "Baldwin", "new mexico" → "New Mexico", "techcrunch" → "TechCrunch"), and a
 publisher's name when the articles do not use it more often as ordinary words
@@ -92,9 +92,9 @@ def _count_run(run: Sequence[re.Match], text: str, runs: dict[str, Counter]) -> 
 
 
 def is_uncased(question: str) -> bool:
-    """No capital after the first letter: typed without capitals (or all in lower case)."""
-    letters = [c for c in question if c.isalpha()]
-    return len(letters) > 1 and not any(c.isupper() for c in letters[1:])
+    """Typed without telling names apart: no capital after the first letter, or nothing but capitals."""
+    letters = [c for c in question if c.isalpha() and c.lower() != c.upper()]
+    return len(letters) > 1 and (not any(c.isupper() for c in letters[1:]) or not any(c.islower() for c in letters))
 
 
 def truecase(question: str, table: dict[str, str]) -> str:
@@ -106,6 +106,8 @@ def truecase(question: str, table: dict[str, str]) -> str:
     """
     if not table or not is_uncased(question):
         return question
+    if not any(c.islower() for c in question):  # "WHO HANDED ALEC BALDWIN THE GUN?": every word looks like a name
+        question = question.lower()
     words = list(_WORD.finditer(question))
     out, last, i = [], 0, 0
     while i < len(words):

@@ -96,6 +96,7 @@ def test_near_copies():
     "What is the latest news about Baldwin?",
     # typed without capitals: the archive's "Baldwin" comes back, so the newest report naming him is found
     "what is the latest news about baldwin?",
+    "WHAT IS THE LATEST NEWS ABOUT BALDWIN?",  # capitals only tell names apart no better
 ])
 def test_latest_answers_from_the_newest_relevant_article(idx, q):
     a = _ask(idx, q)

@@ -43,10 +43,15 @@ def test_a_word_written_both_ways_follows_the_majority(table):
     assert table["apple"] == "Apple"  # two capitals mid-sentence against one "apple growers"
 
 
+def test_a_question_in_capitals_only_is_read_like_one_without_any(table):
+    assert truecase("WHO HANDED ALEC BALDWIN THE GUN IN NEW MEXICO?", table) == \
+        "who handed Alec Baldwin the gun in New Mexico?"
+
+
 @pytest.mark.parametrize("question", [
     "Who handed Alec baldwin the gun?",  # one capital after the first letter: typed with care, left alone
     "What did TechCrunch say?",
-    "WHAT DID BALDWIN SAY?",
+    "What did the FBI say?",
 ])
 def test_a_question_with_capitals_is_left_exactly_as_typed(table, question):
     assert truecase(question, table) == question
@@ -54,5 +59,6 @@ def test_a_question_with_capitals_is_left_exactly_as_typed(table, question):
 
 def test_what_counts_as_typed_without_capitals():
     assert is_uncased("who handed alec baldwin the gun?") and is_uncased("Who handed alec baldwin the gun?")
+    assert is_uncased("WHO HANDED ALEC BALDWIN THE GUN?")
     assert not is_uncased("who handed Alec Baldwin the gun?") and not is_uncased("?")
     assert truecase("who is baldwin?", {}) == "who is baldwin?"
