@@ -15,7 +15,8 @@ from pathlib import Path
 from .errors import InvalidQuery
 from .settings import is_database
 from .sources import UPLOADS_DIR
-from .store import Store, build_index, current_generation
+from .faisswrite import build_index
+from .store import Store, current_generation
 from .store import recorded_encoder as _faiss_encoder
 from .store import recorded_paths as _faiss_paths
 
@@ -122,7 +123,7 @@ def cache_key(loc: Location) -> str:
 
 
 def write_index(corpus, loc: Location, embedder, chunking, **kwargs):
-    """``rag.store.build_index`` for a directory, ``rag.pgwrite.build_pg_index`` for a URL; same arguments."""
+    """``rag.faisswrite.build_index`` for a directory, ``rag.pgwrite.build_pg_index`` for a URL; same arguments."""
     if is_database(loc):
         from .pgwrite import build_pg_index
 

@@ -112,7 +112,7 @@ def build_pg_index(
     lexical: bool = True, origins: Mapping[str, str] | None = None, read: Collection[str] | None = None,
     missing: Collection[str] = (), prune: bool = False, drop: Collection[str] = (), ray: str | None = None,
 ) -> IndexReport:
-    """``rag.store.build_index`` for an index in PostgreSQL: the same plan (kept, added, updated, removed and
+    """``rag.faisswrite.build_index`` for an index in PostgreSQL: the same plan (kept, added, updated, removed and
     why), the same chunks and vectors, committed in one transaction."""
     t0 = time.perf_counter()
     shown = redact(url)

@@ -15,7 +15,7 @@ import pytest
 from rag import Article, ChunkingConfig, Corpus, Settings, Store
 from rag.fusion import Tuning, cap_per_article, merge_fairly, rrf
 from rag.retrieval import Index
-from rag.store import build_index
+from rag.faisswrite import build_index
 
 
 def test_rrf_sums_weighted_reciprocal_ranks():

@@ -15,7 +15,7 @@ from rag import (
     add_uploads, answer, index_corpus, retrieve,
 )
 from rag.indexing import remove_articles
-from rag.store import build_index
+from rag.faisswrite import build_index
 from tests.conftest import GUN, SEEDS
 
 NEW_TXT = b" date 2024-03-06 Armorer found guilty\n\nA jury found the armorer guilty of involuntary manslaughter."

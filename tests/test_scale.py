@@ -29,7 +29,7 @@ from rag.pgconnect import article_key, as_array, connect, redact
 from rag.pgstore import PgStore
 from rag.pgwrite import build_pg_index
 from rag.indexing import remove_articles
-from rag.store import build_index
+from rag.faisswrite import build_index
 from tests.conftest import GUN, MULTIHOP, ROOT, SEEDS
 
 GUN_QUESTION = "Who handed Alec Baldwin the gun?"

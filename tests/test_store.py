@@ -20,7 +20,7 @@ from rag import (
     Article, ChunkingConfig, Corpus, HashEmbedder, Index, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
     load_corpus,
 )
-from rag.store import build_index, make_faiss_index
+from rag.faisswrite import build_index, make_faiss_index
 from tests.conftest import MULTIHOP, ROOT, SEEDS
 
 
