@@ -42,10 +42,14 @@ def _d(n: int) -> str:
     return rf"(?P<day{n}>\d{{1,2}})(?:st|nd|rd|th)?"
 
 
-# "2022-01-05", "Jan 5, 2022", "5 January 2022", "January 2022", "2022"
+# "2022-01-05", "Jan 5, 2022", "5 January 2022", "January 2022", "2022", and in figures "2022/01/05",
+# "1/5/2022", "05.01.2022"
 _POINT = re.compile(
     rf"\b(?:(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})|{_m(1)}\s+{_d(1)},?\s+{_y(1)}|{_d(2)}\s+(?:of\s+)?{_m(2)},?\s+{_y(2)}"
-    rf"|{_m(3)},?\s+(?:of\s+)?{_y(3)}|{_y(4)})\b(?!-)",
+    rf"|{_m(3)},?\s+(?:of\s+)?{_y(3)}"
+    r"|(?P<ymd>(?:1[89]|20)\d{2})/(?P<ymd_month>\d{1,2})/(?P<ymd_day>\d{1,2})"
+    r"|(?P<first>\d{1,2})(?P<sep>[/.-])(?P<second>\d{1,2})(?P=sep)(?P<figures_year>(?:1[89]|20)\d{2})"
+    rf"|{_y(4)})\b(?!-)",
     re.IGNORECASE,
 )
 # Holidays whose day is the same wherever the corpus comes from (Easter by the Western reckoning, Thanksgiving
@@ -131,6 +135,12 @@ def _range_of(m: re.Match) -> tuple[dt.date, dt.date]:
     if "iso" in g:
         d = dt.date.fromisoformat(g["iso"])
         return d, d
+    if "ymd" in g:
+        d = dt.date(int(g["ymd"]), int(g["ymd_month"]), int(g["ymd_day"]))
+        return d, d
+    if "first" in g:
+        d = _figures(int(g["first"]), int(g["second"]), int(g["figures_year"]), g["sep"])
+        return d, d
     n = next(k[-1] for k in g if k.startswith("year"))
     year = int(g[f"year{n}"])
     if f"month{n}" in g:
@@ -162,6 +172,14 @@ def _holiday(name: str, year: int) -> dt.date:
         return easter(year) + dt.timedelta(days=1 if name.endswith("monday") else 0)
     first = dt.date(year, 11, 1)  # Thanksgiving: the fourth Thursday of November
     return first + dt.timedelta(days=(3 - first.weekday()) % 7 + 21)
+
+
+def _figures(first: int, second: int, year: int, sep: str) -> dt.date:
+    """A date written in figures: day first with dots ("05.01.2022") or when the first number cannot be a
+    month ("25/12/2021"); otherwise month first, as American English writes it ("1/5/2022" is January 5)."""
+    if sep == "." or first > 12:
+        return dt.date(year, second, first)
+    return dt.date(year, first, second)
 
 
 def _shift(d: dt.date, days: int) -> dt.date:

@@ -141,6 +141,12 @@ def test_date_windows_from_the_question_and_the_arguments(idx):
     assert d.refused and d.text.startswith("Nothing in this date range")
 
 
+def test_as_of_a_date_in_figures_uses_only_what_was_published_by_then(idx):
+    a = _ask(idx, "What had Baldwin said about the trigger as of 12/5/2021?")
+    assert not a.refused and a.until == dt.date(2021, 12, 5)
+    assert a.citations and all(c.date <= dt.date(2021, 12, 5) for c in a.citations)
+
+
 def test_a_date_when_something_happened_does_not_filter_the_articles(idx):
     # the shooting happened on October 21, 2021; every article about it was published later
     a = _ask(idx, "Who was killed on the set of Rust on October 21, 2021?")

@@ -28,6 +28,11 @@ D = dt.date
     ("the newest article", None, None, "newest", "newest"),
     ("What did he first say?", None, None, "oldest", "first"),
     ("What did Baldwin say last week?", D(2026, 11, 14), TODAY, None, "last week"),
+    # in figures: month first as American English writes it, day first with dots or when it cannot be a month
+    ("What had Baldwin said as of 12/5/2021?", None, D(2021, 12, 5), None, "as of 12/5/2021"),
+    ("articles from 25/12/2021", D(2021, 12, 25), D(2021, 12, 25), None, "from 25/12/2021"),
+    ("articles published 05.12.2021", D(2021, 12, 5), D(2021, 12, 5), None, "05.12.2021"),
+    ("reported before 2021/12/05", None, D(2021, 12, 4), None, "before 2021/12/05"),
 ])
 def test_phrases(question, since, until, order, span):
     i = parse_question_dates(question, today=TODAY)
@@ -62,6 +67,10 @@ def test_event_relative_dates_are_left_for_the_corpus():
     i = parse_question_dates("What has happened since the charges?", today=TODAY)
     assert (i.event, i.event_side, i.since, i.until) == ("charges", "after", None, None)
     assert parse_question_dates("What did he say before the interview?").event_side == "before"
+
+
+def test_a_date_in_figures_that_is_no_date_is_not_read_as_its_year():
+    assert parse_question_dates("What happened after 31/02/2021?", today=TODAY).mentions == ()
 
 
 def test_no_dates_and_impossible_dates():
