@@ -65,6 +65,7 @@ HOLIDAY_DAYS = 3
 _BEFORE = re.compile(r"\b(before|prior to|until|till|up to|through|as of|by|no later than|earlier than)\s*$", re.I)
 _AFTER = re.compile(r"\b(after|since|following|later than|starting)\s*$", re.IGNORECASE)
 _INCLUSIVE = frozenset({"as of", "by", "until", "till", "through", "up to", "no later than", "since", "starting"})
+_PART_OF = re.compile(r"\s+the\s+(end|close|start|beginning)\s+of\s*$", re.IGNORECASE)
 _RANGE_START = re.compile(r"\b(between|from)\s*(?:the\s+)?$", re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–|—)\s*(?:the\s+)?$", re.IGNORECASE)
 # A date that names when something was published, not when it happened: "reported in January 2022",
@@ -223,6 +224,11 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             mentions.append(DateMention(r.start(), nxt.end(), a, b, "range"))
             i += 2
             continue
+        if (part := _PART_OF.search(prefix)) and (_BEFORE.search(prefix[: part.start()])
+                                                  or _AFTER.search(prefix[: part.start()])):
+            # "by the end of 2021", "since the start of 2022": the bound is that end of the period
+            lo = hi = hi if part.group(1).lower() in ("end", "close") else lo
+            prefix = prefix[: part.start()]
         if b := _BEFORE.search(prefix):
             word = " ".join(b.group(1).lower().split())
             until = hi if word in _INCLUSIVE else _shift(lo, -1)

@@ -33,6 +33,12 @@ D = dt.date
     ("articles from 25/12/2021", D(2021, 12, 25), D(2021, 12, 25), None, "from 25/12/2021"),
     ("articles published 05.12.2021", D(2021, 12, 5), D(2021, 12, 5), None, "05.12.2021"),
     ("reported before 2021/12/05", None, D(2021, 12, 4), None, "before 2021/12/05"),
+    # the end or start of a period bounds at that end of it
+    ("What had Baldwin said by the end of 2021?", None, D(2021, 12, 31), None, "by the end of 2021"),
+    ("As of the end of December 2021, had he been charged?", None, D(2021, 12, 31), None,
+     "As of the end of December 2021"),
+    ("What changed since the start of 2022?", D(2022, 1, 1), None, None, "since the start of 2022"),
+    ("before the start of 2022", None, D(2021, 12, 31), None, "before the start of 2022"),
 ])
 def test_phrases(question, since, until, order, span):
     i = parse_question_dates(question, today=TODAY)
