@@ -82,7 +82,15 @@ _OLDEST = re.compile(
     r"announced?|claimed?|described?|learned|appeared|time)\b))\b",
     re.IGNORECASE,
 )
-_RELATIVE = re.compile(r"\b(?:this|last|past)\s+(year|month|week)\b|\b(today|yesterday)\b", re.IGNORECASE)
+_COUNTS = {w: n for n, w in enumerate("two three four five six seven eight nine ten eleven twelve".split(), start=2)}
+# "this week", "last year", "the past two weeks", "the last 30 days", "today", "yesterday": a window ending
+# today. Never "the previous year" or "past years", which compare rather than bound, nor "the last day" (of a trial).
+_RELATIVE = re.compile(
+    rf"\b(?:this|last|past)\s+(?:(?P<count>\d{{1,3}}|{'|'.join(_COUNTS)})\s+(?P<units>year|month|week|day)s"
+    r"|(?P<unit>year|month|week))\b|\b(?P<day>today|yesterday)\b",
+    re.IGNORECASE,
+)
+_UNIT_DAYS = {"year": 365, "month": 31, "week": 7, "day": 1, "today": 0, "yesterday": 1}
 # "since the charges", "after the interview": an event, resolved against the corpus later
 _EVENT = re.compile(
     r"\b(since|after|following|before|prior to)\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+|their\s+)?"
@@ -244,8 +252,9 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             mentions.append(DateMention(start, m.end(), lo, hi, cue))
         i += 1
     for r in _RELATIVE.finditer(question):
-        unit = (r.group(1) or r.group(2)).lower()
-        days = {"year": 365, "month": 31, "week": 7, "today": 0, "yesterday": 1}[unit]
+        count = r.group("count") or "1"
+        n = int(count) if count.isdigit() else _COUNTS[count.lower()]
+        days = n * _UNIT_DAYS[(r.group("units") or r.group("unit") or r.group("day")).lower()]
         mentions.append(DateMention(r.start(), r.end(), _shift(today, -days), today, "relative"))
     mentions.sort(key=lambda x: x.start)
     since = until = None

@@ -28,6 +28,9 @@ D = dt.date
     ("the newest article", None, None, "newest", "newest"),
     ("What did he first say?", None, None, "oldest", "first"),
     ("What did Baldwin say last week?", D(2026, 11, 14), TODAY, None, "last week"),
+    ("What happened in the past two weeks?", D(2026, 11, 7), TODAY, None, "past two weeks"),
+    ("What was reported in the last 30 days?", D(2026, 10, 22), TODAY, None, "last 30 days"),
+    ("news from the past three months", D(2026, 8, 20), TODAY, None, "past three months"),
     # in figures: month first as American English writes it, day first with dots or when it cannot be a month
     ("What had Baldwin said as of 12/5/2021?", None, D(2021, 12, 5), None, "as of 12/5/2021"),
     ("articles from 25/12/2021", D(2021, 12, 25), D(2021, 12, 25), None, "from 25/12/2021"),
@@ -73,6 +76,14 @@ def test_event_relative_dates_are_left_for_the_corpus():
     i = parse_question_dates("What has happened since the charges?", today=TODAY)
     assert (i.event, i.event_side, i.since, i.until) == ("charges", "after", None, None)
     assert parse_question_dates("What did he say before the interview?").event_side == "before"
+
+
+@pytest.mark.parametrize("question", [
+    "Did the team improve compared to the previous year?", "Is the defence worse than in past years?",
+    "What happened on the last day of the trial?", "Was the passing lower than in previous weeks?",
+])
+def test_comparisons_with_earlier_periods_are_not_windows(question):
+    assert parse_question_dates(question, today=TODAY).mentions == ()
 
 
 def test_a_date_in_figures_that_is_no_date_is_not_read_as_its_year():
