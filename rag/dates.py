@@ -252,6 +252,9 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             mentions.append(DateMention(start, m.end(), lo, hi, cue))
         i += 1
     for r in _RELATIVE.finditer(question):
+        before = question[: r.start()].rstrip()
+        if r.group("day") and r.group()[0].isupper() and before and before[-1] not in ".!?\"“(":
+            continue  # "USA Today", "Business Today": a capital inside a sentence makes it a name
         count = r.group("count") or "1"
         n = int(count) if count.isdigit() else _COUNTS[count.lower()]
         days = n * _UNIT_DAYS[(r.group("units") or r.group("unit") or r.group("day")).lower()]

@@ -86,6 +86,13 @@ def test_comparisons_with_earlier_periods_are_not_windows(question):
     assert parse_question_dates(question, today=TODAY).mentions == ()
 
 
+@pytest.mark.parametrize("question", ["What did USA Today report about the trial?",
+                                      "Did the Business Today article agree?"])
+def test_today_inside_a_name_is_no_date(question):
+    assert parse_question_dates(question, today=TODAY).mentions == ()
+    assert parse_question_dates("Today, what is known?", today=TODAY).mentions[0].since == TODAY
+
+
 def test_a_date_in_figures_that_is_no_date_is_not_read_as_its_year():
     assert parse_question_dates("What happened after 31/02/2021?", today=TODAY).mentions == ()
 
