@@ -474,11 +474,14 @@ def build_inputs(corpus: Corpus, embed_text, origins: Mapping[str, str] | None,
 
 
 def _origins(store: Store) -> dict[str, str]:
-    recorded = store.manifest.get("origins")
-    if recorded is not None:
-        return dict(recorded)
+    """Where each article was read from: as the manifest records it, inferred for any article it does not
+    (an older or damaged manifest); an entry naming no article of the index is no origin."""
+    sources = {a.source for a in store.articles}
+    recorded = {s: o for s, o in (store.manifest.get("origins") or {}).items() if s in sources}
+    if len(recorded) == len(sources):
+        return recorded
     paths = _own_paths(store.root, store.manifest.get("corpus_paths") or [])
-    return infer_origins(store.articles, paths, store.root / UPLOADS_DIR)
+    return {**infer_origins(store.articles, paths, store.root / UPLOADS_DIR), **recorded}
 
 
 # Bumped when what is embedded for a chunk changes (e.g. headline added), forcing re-embedding.

@@ -273,6 +273,16 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63) | st
                      max_leaves=6)
 
 
+def test_a_recorded_origin_naming_no_article_is_no_origin(small_index, tmp_path):
+    # found by the property below: a manifest whose origins name no article of the index (here the source "")
+    def edit(m):
+        m["origins"] = {"": ""}
+
+    _damaged_copy(small_index, tmp_path / "copy", edit)
+    s = Store.open(tmp_path / "copy")
+    assert set(s.origins()) <= {a.source for a in s.articles}
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_damage_to_the_manifest_opens_cleanly_or_is_named_as_corrupt(small_index, data):
