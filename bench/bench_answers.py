@@ -19,7 +19,8 @@ the reader was chosen on): answer hits next to the top-1/top-3 passages, and ref
 
 ``--lower`` asks every question typed in lower case ("did techcrunch and the verge ..."),
 as people type in a chat, and ``--upper`` in capitals only: how much of the answer hangs on
-capitals.
+capitals. ``--typed bare`` drops the question mark, ``--typed polite`` asks "Please tell
+me: ..." instead.
 
 Example:  .venv/bin/python bench/bench_answers.py            # make bench-answers
           .venv/bin/python bench/bench_answers.py --limit 300 --splits dev
@@ -46,8 +47,16 @@ from multihop_data import CACHE, contains_answer, ensure_index, load, states_fac
 from rag import Index, Settings, answer  # noqa: E402
 
 
+TYPED = {
+    "lower": str.lower,
+    "upper": str.upper,
+    "bare": lambda q: q.rstrip().rstrip("?").rstrip(),
+    "polite": lambda q: "Please tell me: " + q,
+}
+
+
 def _typed(question: str, case: str) -> str:
-    return question.lower() if case == "lower" else question.upper() if case == "upper" else question
+    return TYPED[case](question) if case else question
 
 
 def _row(mq, idx: Index, case: str = "") -> dict:
@@ -152,6 +161,7 @@ def main() -> None:
     ap.add_argument("--lower", action="store_const", const="lower", dest="case", default="",
                     help="ask every question typed in lower case")
     ap.add_argument("--upper", action="store_const", const="upper", dest="case", help="... or in capitals only")
+    ap.add_argument("--typed", choices=sorted(TYPED), dest="case", help="ask every question written this way")
     args = ap.parse_args()
     if args.seeds:
         return seeds(args.case)
