@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import ModelMismatch, Settings, SentenceTransformerEmbedder, Store, embedder_for, load_embedder
+from rag import ModelMismatch, Settings, SentenceTransformerEmbedder, Store, load_embedder
 from rag.embedding import bundled_model_path, interchangeable
 from rag.settings import DEFAULT_ENCODER
 from rag.onnx_encoder import ONNX_ENCODERS, OnnxEmbedder, export_dir
@@ -282,7 +282,7 @@ def test_importing_rag_loads_no_model_runtime():
 
 def test_torch_encoder_is_still_there_when_asked_for():
     heavy, printed = _heavy_modules_after(
-        f"from rag import Settings, embedder_for\ne = embedder_for(Settings())\nprint(e.encoder)",
+        "from rag import Settings, embedder_for\ne = embedder_for(Settings())\nprint(e.encoder)",
         env={"DATELINE_ENCODER": "torch"})
     assert printed.strip() == "torch" and "sentence_transformers" in heavy
 

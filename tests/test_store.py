@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from rag import (
     Article, ChunkingConfig, Corpus, HashEmbedder, Index, IndexCorrupt, IndexNotFound, ModelMismatch, Settings, Store,
-    load_corpus,
 )
 from rag.faisswrite import build_index, make_faiss_index
 from tests.conftest import MULTIHOP, ROOT, SEEDS
@@ -288,7 +287,6 @@ def test_a_recorded_origin_naming_no_article_is_no_origin(small_index, tmp_path)
 def test_any_damage_to_the_manifest_opens_cleanly_or_is_named_as_corrupt(small_index, data):
     """Property: drop or mistype any field of the manifest → IndexCorrupt (naming the file), or an index that
     opens and searches as before; never a KeyError, TypeError or AttributeError."""
-    import shutil
     import tempfile
 
     manifest = json.loads((Store.open(small_index).generation / "manifest.json").read_text())
