@@ -242,7 +242,10 @@ def analyse_question(question: str, *, history: Sequence[tuple[str, str]] = (), 
         when = _event_date(articles, intent, stems)
         if when and intent.event_side == "after":
             q_since = max(q_since, when) if q_since else when
-        elif when:
+        elif when and any(a.date and a.date < when for a in articles):
+            # "before the charges": the reports that came before them. When the first report of the event is
+            # the archive's first report ("before the rehearsal" of a story that opens with it), "before" is
+            # when things happened in the story, not which reports to read: no bound, never an empty window
             q_until = min(q_until, when - dt.timedelta(days=1)) if q_until else when - dt.timedelta(days=1)
     lo = max([d for d in (since, q_since) if d], default=None)
     hi = min([d for d in (until, today if today else None, q_until) if d], default=None)

@@ -147,6 +147,13 @@ def test_as_of_a_date_in_figures_uses_only_what_was_published_by_then(idx):
     assert a.citations and all(c.date <= dt.date(2021, 12, 5) for c in a.citations)
 
 
+def test_before_an_event_the_archive_opens_with_is_story_time_not_an_empty_window(idx):
+    # every article reports the rehearsal, the first one included: nothing was published before it
+    a = _ask(idx, "Did Baldwin check the gun before the rehearsal?")
+    assert not a.refused and a.citations and "Nothing in this date range" not in a.text
+    assert a.until == TODAY  # only "today" bounds the articles
+
+
 def test_a_date_when_something_happened_does_not_filter_the_articles(idx):
     # the shooting happened on October 21, 2021; every article about it was published later
     a = _ask(idx, "Who was killed on the set of Rust on October 21, 2021?")
