@@ -19,12 +19,12 @@ from .analysis import Question, analyse_question
 from .answers import NO_DATES, REFUSAL, Answer, Citation, LLMConfig, Report
 from .composer import compose, render, repeats
 from .errors import InvalidQuery
-from .reader import Reader
-from .sentences import Evidence, Sentence, candidates, stems
-from .truecase import restore
 from .checks import check_query, parse_day
+from .reader import Reader
 from .retrieval import Hit, Index, open_index
+from .sentences import Evidence, Sentence, candidates, stems
 from .settings import Settings
+from .truecase import restore
 
 __all__ = ["Answer", "Citation", "Report", "LLMConfig", "answer", "answer_stream", "REFUSAL", "gather"]
 
@@ -161,8 +161,8 @@ def answer_stream(question: str, *, history: Sequence[tuple[str, str]] = (), sin
     idx.refresh()
     idx = idx.snapshot()  # one generation for the whole answer
     reader = reader or _default_reader()
-    q = analyse_question(restore(question, idx.store), history=turns, since=lo, until=hi, today=today, matcher=idx.publishers,
-                         articles=idx.articles, stems=stems)
+    q = analyse_question(restore(question, idx.store), history=turns, since=lo, until=hi, today=today,
+                         matcher=idx.publishers, articles=idx.articles, stems=stems)
     base = Answer(question, "", False, (), None, q.resolved, q.since, q.until)
     filtered = bool(sources or publishers)
     if q.empty:

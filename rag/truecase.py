@@ -5,8 +5,9 @@ Names, publishers and the parts of a comparison are found by their capitals
 and the verge agree ...?") the question would lose all three, and with them the
 search per publisher and the check that the evidence names who is asked about.
 So a question with no capital after its first letter (or in capitals only, which
-tells names apart no better) gets back the capitals the archive itself uses: a word or run of words is restored when the articles write
-it capitalised in mid-sentence more often than in lower case ("baldwin" →
+tells names apart no better) gets back the capitals the archive itself uses: a
+word or run of words is restored when the articles write it capitalised in
+mid-sentence more often than in lower case ("baldwin" →
 "Baldwin", "new mexico" → "New Mexico", "techcrunch" → "TechCrunch"), and a
 publisher's name when the articles do not use it more often as ordinary words
 ("the verge" stays lower case in an archive that writes "on the verge of" more
