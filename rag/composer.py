@@ -15,6 +15,7 @@ composer adds are labels (a date, a publisher) and nothing else. What it decides
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -45,15 +46,20 @@ class Pick:
     update: bool = False  # a newer report on the point of the others: the answer reads as a chronology
 
 
-def _norm(text: str) -> str:
+def _fold(text: str) -> str:
     """Text folded for copy detection: case, quotes, dashes and spacing don't count."""
     t = unicodedata.normalize("NFKC", text).lower()
     return " ".join(_WORD.findall(t.replace("’", "'")))
 
 
-def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+#: passages and sentences folded once: a question compares every passage with every other
+_norm = functools.lru_cache(maxsize=4096)(_fold)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shingles(text: str, n: int = 3) -> frozenset[tuple[str, ...]]:
     w = _norm(text).split()
-    return {tuple(w[i : i + n]) for i in range(max(1, len(w) - n + 1))}
+    return frozenset(tuple(w[i : i + n]) for i in range(max(1, len(w) - n + 1)))
 
 
 def near_copies(a: str, b: str, threshold: float = 0.8) -> bool:
@@ -78,7 +84,7 @@ def repeats(text: str, other: str, threshold: float = 0.8) -> bool:
 @per_store
 def _normalised_articles(store) -> dict[str, str]:
     """Every article's text folded for copy detection, once per loaded index generation."""
-    return {a.source: _norm(a.text) for a in store.articles}
+    return {a.source: _fold(a.text) for a in store.articles}
 
 
 def _collapse(idx: Index, ev: Evidence, pool: Sequence[Evidence], norm_cache: dict[str, str]) -> tuple[Evidence, tuple[Report, ...]]:
