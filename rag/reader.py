@@ -29,6 +29,7 @@ import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
 from .cache import per_store
+from .chunking import split_sentences
 from .mlp import Model
 from .retrieval import Hit, Index
 from .sentences import Evidence, Sentence, Span, encode, stemmer, stems
@@ -57,6 +58,8 @@ _HEDGE = re.compile(
     re.IGNORECASE,
 )
 _I = re.compile(r"I(?:[’'](?:m|ve|d|ll))?")
+#: Words that open a sentence about something an earlier sentence named: "She ...", "The 42-year-old ...".
+_ANAPHORS = frozenset("he she it they his her its their this that these those the such both".split())
 _STARTERS = frozenset("the a an he she it they we i but and so in on at this that these those his her their its "
                       "when while after before as if there here what who how why where mr mrs ms dr".split())
 
@@ -140,6 +143,23 @@ _MATCH = {"person": ("name",), "entity": ("name",), "time": ("date",), "place": 
           "quantity": ("number",), "yesno": (), "description": ()}
 
 
+def _terms_before(text: str, c: Sentence, ending: dict, terms: Sequence[set[str]], lexical) -> set[str]:
+    """The words of the sentence just before ``c`` in its article's ``text``.
+
+    Mostly that sentence is a candidate too (``ending`` finds it by where it ends), so
+    its words are already stemmed; otherwise up to 400 characters of it are read.
+    """
+    end = c.start
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if (j := ending.get((c.hit.source, end))) is not None:
+        return terms[j]
+    window = text[max(0, c.start - 400) : c.start]
+    spans = split_sentences(window)
+    prev = window[spans[-1][0] : spans[-1][1]] if spans else ""
+    return set(lexical.stems(prev)) if lexical is not None else stems(prev)
+
+
 def _rank_within(values: np.ndarray) -> np.ndarray:
     order = np.argsort(-values, kind="stable")
     ranks = np.empty(len(values))
@@ -195,14 +215,17 @@ class Reader:
         f = {k: np.zeros(n) for k in (
             "rank", "passage_sim", "overlap", "local_overlap", "names", "novelty", "length", "position", "lede",
             "title", "question_mark", "quote", "hedge", "publisher", "boost_date", "has_name", "has_number",
-            "has_date", "has_place", "type_match", "slot", "newest", "oldest", "order_date")}
+            "has_date", "has_place", "type_match", "slot", "newest", "oldest", "order_date", "prev_overlap",
+            "prev_only", "anaphor")}
         terms = [set(lexical.stems(c.text)) if lexical is not None else stems(c.text) for c in cands]
         common = common_words([c.text for c in cands], archive_words(idx.store))
         df = {w: sum(w in t for t in terms) for w in q_idf}
         local = {w: math.log((n + 1) / (df[w] + 1)) + 1 for w in q_idf}
         local_total = sum(local.values()) or 1.0
-        lengths = {c.hit.source: len(a.text) for c in cands
-                   if (a := idx.store.article_by_source(c.hit.source)) is not None}
+        texts = {src: a.text for src in dict.fromkeys(c.hit.source for c in cands)
+                 if (a := idx.store.article_by_source(src)) is not None}
+        lengths = {src: len(t) for src, t in texts.items()}
+        ending = {(c.hit.source, c.end): j for j, c in enumerate(cands)}
         dates = [c.hit.date for c in cands if c.hit.date]
         lo, hi = (min(dates), max(dates)) if dates else (None, None)
         for i, (c, t) in enumerate(zip(cands, terms)):
@@ -219,6 +242,12 @@ class Reader:
             f["length"][i] = math.log1p(len(words))
             f["position"][i] = c.start / max(1, lengths.get(c.hit.source, c.end))
             f["lede"][i] = float(c.start < 400)
+            # what an earlier sentence named, this one may only refer to: "... shooting of cinematographer
+            # Halyna Hutchins. The 42-year-old was killed on October 21" answers how old Hutchins was
+            before = _terms_before(texts.get(c.hit.source, ""), c, ending, terms, lexical)
+            f["prev_overlap"][i] = sum(v for w, v in q_idf.items() if w in before) / total
+            f["prev_only"][i] = sum(v for w, v in q_idf.items() if w in before and w not in t) / total
+            f["anaphor"][i] = float((words[0].lower() if words else "") in _ANAPHORS)
             f["title"][i] = float(c.start == 0 and c.text.strip() == c.hit.title.strip())
             f["question_mark"][i] = float(c.text.rstrip(" ”\"'’)").endswith("?"))
             f["quote"][i] = float(any(ch in c.text for ch in "“”\""))
