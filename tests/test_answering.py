@@ -129,6 +129,20 @@ def test_reports_of_different_dates_are_each_labelled_with_their_date(idx):
             assert str(c.date) in line.split(": ", 1)[0] and line.endswith(f"[{c.n}]")
 
 
+@pytest.mark.parametrize("q", ["Will Baldwin face criminal charges?", "Is Baldwin going to be charged criminally?",
+                               "will alec baldwin be prosecuted"])
+def test_an_old_expectation_is_followed_by_the_later_report_that_settles_it(idx, q):
+    """December 2021: "he doesn't believe he will face criminal charges"; January 2023: he has been charged.
+    An answer quoting only the first would mislead, however the question is worded."""
+    a = _ask(idx, q)
+    assert not a.refused
+    charged = [c for c in a.citations if c.date == dt.date(2023, 1, 31) and "has been charged" in c.quote]
+    assert charged, a.text
+    assert any(c.date < dt.date(2023, 1, 1) for c in a.citations), a.text  # the older reports are kept too
+    line = next(x for x in a.text.splitlines() if x.endswith(f"[{charged[0].n}]"))
+    assert line.startswith("Latest, 2023-01-31: "), a.text
+
+
 def test_date_windows_from_the_question_and_the_arguments(idx):
     a = _ask(idx, "What was reported in January 2022 about Baldwin?")
     assert a.citations and {c.date for c in a.citations} == {dt.date(2022, 1, 3)}
