@@ -31,7 +31,8 @@ from rag import Index, LLMError, Settings
 from tests.conftest import GUN, ROOT
 from tests.test_ui import GUN_QUESTION, free_port
 from ui.app import serve
-from ui.guard import UNUSED_ROUTES, Limits, sweep
+from ui.guard import Limits, sweep
+from ui.middleware import UNUSED_ROUTES
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
 PASSWORD = "correct-Horse-battery-9"

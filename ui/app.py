@@ -31,7 +31,8 @@ from rag import (
 )
 from rag.corpus import SUPPORTED_SUFFIXES
 from rag.location import local_dir
-from ui.guard import Guard, GuardedBlocks, GuardMiddleware, Limits, remove_claimed
+from ui.guard import Guard, Limits, remove_claimed
+from ui.middleware import GuardedBlocks, GuardMiddleware
 from ui.render import (  # the leading-underscore helpers are private to the ui package
     CSS, HEAD, THEME, _FOOTER, _date, _e, _md, chat_message, render_cards, render_timeline, status_line,
 )
