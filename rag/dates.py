@@ -62,9 +62,26 @@ HOLIDAY = re.compile(
 )
 #: A holiday names the days around it too: what was said "at Christmas" was often published the day before.
 HOLIDAY_DAYS = 3
-_BEFORE = re.compile(r"\b(before|prior to|until|till|up to|through|as of|by|no later than|earlier than)\s*$", re.I)
+# Part of a year or month: "early 2023", "mid-2022", "late January 2022", "summer 2022", "the first half of
+# 2022", "Q3 2021", "the fourth quarter of 2021". Early, mid and late are thirds (of a year: January-April,
+# May-August, September-December; of a month: 1-10, 11-20, 21-end); seasons are the northern meteorological
+# ones, winter being the one that ends in the year named (December to February).
+_PERIOD = re.compile(
+    rf"\b(?:(?:the\s+)?(?P<third>early|mid|middle|late)(?:[\s-]+of)?[\s-]+(?:{_m(5)}\s+)?"
+    r"|(?:the\s+)?(?P<season>spring|summer|autumn|fall|winter)\s+(?:of\s+)?"
+    r"|(?:the\s+)?(?P<half>first|second)\s+half\s+of\s+"
+    r"|(?:the\s+)?(?P<quarter>first|second|third|fourth)\s+quarter\s+of\s+|(?P<q>Q[1-4])\s+)"
+    rf"{_y(5)}\b(?!-)",
+    re.IGNORECASE,
+)
+_NAME_BEFORE = re.compile(r"[^\s.!?]\s+[A-Z][\w’'-]*\s+$")  # a capitalised word that does not open the sentence
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_SEASON = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (0, 2)}
+_BEFORE = re.compile(
+    r"\b(before|prior to|until|till|up to|through|as of|as at|by|no later than|earlier than)\s*$", re.I)
 _AFTER = re.compile(r"\b(after|since|following|later than|starting)\s*$", re.IGNORECASE)
-_INCLUSIVE = frozenset({"as of", "by", "until", "till", "through", "up to", "no later than", "since", "starting"})
+_INCLUSIVE = frozenset({"as of", "as at", "by", "until", "till", "through", "up to", "no later than", "since",
+                        "starting"})
 _PART_OF = re.compile(r"\s+the\s+(end|close|start|beginning)\s+of\s*$", re.IGNORECASE)
 _RANGE_START = re.compile(r"\b(between|from)\s*(?:the\s+)?$", re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–|—)\s*(?:the\s+)?$", re.IGNORECASE)
@@ -161,6 +178,31 @@ def _range_of(m: re.Match) -> tuple[dt.date, dt.date]:
     return dt.date(year, 1, 1), dt.date(year, 12, 31)
 
 
+def _months(year: int, first: int, last: int) -> tuple[dt.date, dt.date]:
+    """First to last month of ``year`` (month 0 is the December before)."""
+    start = dt.date(year - 1, 12, 1) if first == 0 else dt.date(year, first, 1)
+    return start, dt.date(year, last, calendar.monthrange(year, last)[1])
+
+
+def _period(m: re.Match) -> tuple[dt.date, dt.date]:
+    """The days of a part of a year or month matched by ``_PERIOD``."""
+    year = int(m.group("year5"))
+    if third := m.group("third"):
+        n = {"early": 0, "mid": 1, "middle": 1, "late": 2}[third.lower()]
+        if month := m.group("month5"):
+            month_n = _MONTHS[month.lower().rstrip(".")]
+            end = calendar.monthrange(year, month_n)[1]
+            return dt.date(year, month_n, 1 + 10 * n), dt.date(year, month_n, (10, 20, end)[n])
+        return _months(year, 1 + 4 * n, 4 + 4 * n)
+    if season := m.group("season"):
+        return _months(year, *_SEASON[season.lower()])
+    if half := m.group("half"):
+        n = _ORDINAL[half.lower()]
+        return _months(year, 6 * n - 5, 6 * n)
+    n = _ORDINAL[m.group("quarter").lower()] if m.group("quarter") else int(m.group("q")[1])
+    return _months(year, 3 * n - 2, 3 * n)
+
+
 def _holiday(name: str, year: int) -> dt.date:
     """The day of the holiday ``name`` (as matched by ``HOLIDAY``) in ``year``."""
     from dateutil.easter import easter
@@ -211,6 +253,11 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
         if h.group("hyear"):
             day = _holiday(h.group("holiday"), int(h.group("hyear")))
             points.append((h, _shift(day, -HOLIDAY_DAYS), _shift(day, HOLIDAY_DAYS)))
+    for p in _PERIOD.finditer(question):
+        if p.group("season") and p.group("season")[0].isupper() and _NAME_BEFORE.search(question[: p.start()]):
+            continue  # "the Arab Spring 2011 protests": a season after a capitalised word is part of a name
+        if not any(a <= p.start() < b for a, b in (x[0].span() for x in points)):
+            points.append((p, *_period(p)))
     taken = [p[0].span() for p in points]
     for m in _POINT.finditer(question):
         if any(a <= m.start() < b for a, b in taken):

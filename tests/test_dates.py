@@ -42,6 +42,18 @@ D = dt.date
      "As of the end of December 2021"),
     ("What changed since the start of 2022?", D(2022, 1, 1), None, None, "since the start of 2022"),
     ("before the start of 2022", None, D(2021, 12, 31), None, "before the start of 2022"),
+    ("As at 1 February 2022, had he been charged?", None, D(2022, 2, 1), None, "As at 1 February 2022"),
+    # parts of a year or a month: thirds, seasons, halves, quarters
+    ("What had Baldwin said by mid-2022?", None, D(2022, 8, 31), None, "by mid-2022"),
+    ("What was known as of late 2021?", None, D(2021, 12, 31), None, "as of late 2021"),
+    ("What changed since early 2022?", D(2022, 1, 1), None, None, "since early 2022"),
+    ("the latest on Baldwin as of summer 2022", None, D(2022, 8, 31), "newest", "as of summer 2022"),
+    ("What happened in late January 2022?", D(2022, 1, 21), D(2022, 1, 31), None, "in late January 2022"),
+    ("reports in the first half of 2022", D(2022, 1, 1), D(2022, 6, 30), None, "in the first half of 2022"),
+    ("What was reported in Q3 2021?", D(2021, 7, 1), D(2021, 9, 30), None, "in Q3 2021"),
+    ("before the fourth quarter of 2021", None, D(2021, 9, 30), None, "before the fourth quarter of 2021"),
+    ("news from winter 2022", D(2021, 12, 1), D(2022, 2, 28), None, "from winter 2022"),
+    ("after the autumn of 2021", D(2021, 12, 1), None, None, "after the autumn of 2021"),
 ])
 def test_phrases(question, since, until, order, span):
     i = parse_question_dates(question, today=TODAY)
@@ -84,6 +96,13 @@ def test_event_relative_dates_are_left_for_the_corpus():
 ])
 def test_comparisons_with_earlier_periods_are_not_windows(question):
     assert parse_question_dates(question, today=TODAY).mentions == ()
+
+
+def test_a_season_inside_a_name_is_no_date():
+    assert parse_question_dates("What did the Arab Spring 2011 protests change?", today=TODAY).mentions[0].since \
+        == D(2011, 1, 1)  # the year alone, not March to May
+    assert parse_question_dates("What closed in Spring 2020?", today=TODAY).since == D(2020, 3, 1)
+    assert parse_question_dates("In Spring 2020, what closed?", today=TODAY).since == D(2020, 3, 1)
 
 
 @pytest.mark.parametrize("question", ["What did USA Today report about the trial?",
