@@ -78,10 +78,11 @@ _NAME_BEFORE = re.compile(r"[^\s.!?]\s+[A-Z][\w’'-]*\s+$")  # a capitalised wo
 _ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 _SEASON = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (0, 2)}
 _BEFORE = re.compile(
-    r"\b(before|prior to|until|till|up to|through|as of|as at|by|no later than|earlier than)\s*$", re.I)
+    r"\b(before|prior to|up until|up till|until|till|up to|through|as of|as at|by|no later than|earlier than)\s*$",
+    re.I)
 _AFTER = re.compile(r"\b(after|since|following|later than|starting)\s*$", re.IGNORECASE)
-_INCLUSIVE = frozenset({"as of", "as at", "by", "until", "till", "through", "up to", "no later than", "since",
-                        "starting"})
+_INCLUSIVE = frozenset({"as of", "as at", "by", "until", "till", "up until", "up till", "through", "up to",
+                        "no later than", "since", "starting"})
 _PART_OF = re.compile(r"\s+the\s+(end|close|start|beginning)\s+of\s*$", re.IGNORECASE)
 _RANGE_START = re.compile(r"\b(between|from)\s*(?:the\s+)?$", re.IGNORECASE)
 _RANGE_JOIN = re.compile(r"^\s*(?:and|to|until|till|through|-|–|—)\s*(?:the\s+)?$", re.IGNORECASE)

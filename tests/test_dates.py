@@ -43,6 +43,7 @@ D = dt.date
     ("What changed since the start of 2022?", D(2022, 1, 1), None, None, "since the start of 2022"),
     ("before the start of 2022", None, D(2021, 12, 31), None, "before the start of 2022"),
     ("As at 1 February 2022, had he been charged?", None, D(2022, 2, 1), None, "As at 1 February 2022"),
+    ("Up until December 2021, what did he say?", None, D(2021, 12, 31), None, "Up until December 2021"),
     # parts of a year or a month: thirds, seasons, halves, quarters
     ("What had Baldwin said by mid-2022?", None, D(2022, 8, 31), None, "by mid-2022"),
     ("What was known as of late 2021?", None, D(2021, 12, 31), None, "as of late 2021"),
