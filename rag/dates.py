@@ -74,6 +74,15 @@ _PERIOD = re.compile(
     rf"{_y(5)}\b(?!-)",
     re.IGNORECASE,
 )
+# The question says what day it is asked on: "Today is January 15, 2022.", "It is now January 2022.",
+# "Assume it is 15 January 2022:", "As of today (2022-01-15), ...", "(asked on 2022-01-15)", "Current date:
+# 2022-01-15." Nothing published after that day can be known, and "this week" counts back from it.
+_NOW = re.compile(
+    r"\b(?:(?:today|today['’]s\s+date|the\s+(?:current\s+)?date|current\s+date|date)\s*(?:is\s+(?:now\s+)?|:\s*)"
+    r"|it\s+is\s+(?:now\s+)?|(?:assum\w*|pretend|suppose|imagine)\s+(?:that\s+)?(?:it\s+is|today\s+is)\s+(?:now\s+)?"
+    r"|as\s+of\s+today,?\s*[(\[]?\s*|(?:asked|written|posed)\s+(?:on|as\s+of)\s+)$",
+    re.IGNORECASE,
+)
 _NAME_BEFORE = re.compile(r"[^\s.!?]\s+[A-Z][\w’'-]*\s+$")  # a capitalised word that does not open the sentence
 _ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 _SEASON = {"spring": (3, 5), "summer": (6, 8), "autumn": (9, 11), "fall": (9, 11), "winter": (0, 2)}
@@ -269,10 +278,17 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             continue
     points.sort(key=lambda p: p[0].start())
     mentions: list[DateMention] = []
+    now: list[tuple[int, int]] = []  # the spans that say what day it is
     i = 0
     while i < len(points):
         m, lo, hi = points[i]
         prefix = question[: m.start()]
+        if said := _NOW.search(prefix):
+            today = hi  # the question is asked as of that day: later reports cannot be known
+            mentions.append(DateMention(said.start(), m.end(), None, hi, "bound"))
+            now.append((said.start(), m.end()))
+            i += 1
+            continue
         if (r := _RANGE_START.search(prefix)) and i + 1 < len(points) and \
                 _RANGE_JOIN.match(question[m.end() : points[i + 1][0].start()]):
             nxt, _, hi2 = points[i + 1]
@@ -300,6 +316,8 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             mentions.append(DateMention(start, m.end(), lo, hi, cue))
         i += 1
     for r in _RELATIVE.finditer(question):
+        if any(a <= r.start() < b for a, b in now):
+            continue  # the "today" of "Today is January 15, 2022"
         before = question[: r.start()].rstrip()
         if r.group("day") and r.group()[0].isupper() and before and before[-1] not in ".!?\"“(":
             continue  # "USA Today", "Business Today": a capital inside a sentence makes it a name
@@ -322,8 +340,8 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             event, side = e.group("event").lower(), "before" if word in ("before", "prior to") else "after"
             spans.append(e.span())
     order: Order = None
-    if n := _NEWEST.search(question):
-        order = "newest"
+    if n := next((x for x in _NEWEST.finditer(question) if not any(a <= x.start() < b for a, b in now)), None):
+        order = "newest"  # not the "now" of "It is now January 2022"
         spans.append(n.span())
     elif o := _OLDEST.search(question):
         order = "oldest"

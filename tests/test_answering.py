@@ -143,6 +143,15 @@ def test_an_old_expectation_is_followed_by_the_later_report_that_settles_it(idx,
     assert line.startswith("Latest, 2023-01-31: "), a.text
 
 
+@pytest.mark.parametrize("q", ["Today is January 15, 2022. Will Baldwin face criminal charges?",
+                               "will baldwin face criminal charges? (asked on 2022-01-15)"])
+def test_a_question_asked_as_of_a_day_it_names_knows_nothing_published_later(idx, q):
+    a = _ask(idx, q)
+    assert not a.refused and a.until == dt.date(2022, 1, 15)
+    assert a.citations and all(c.date <= dt.date(2022, 1, 15) for c in a.citations), a.text
+    assert "has been charged" not in a.text
+
+
 def test_date_windows_from_the_question_and_the_arguments(idx):
     a = _ask(idx, "What was reported in January 2022 about Baldwin?")
     assert a.citations and {c.date for c in a.citations} == {dt.date(2022, 1, 3)}

@@ -99,6 +99,26 @@ def test_comparisons_with_earlier_periods_are_not_windows(question):
     assert parse_question_dates(question, today=TODAY).mentions == ()
 
 
+@pytest.mark.parametrize("question, until", [
+    ("Today is January 15, 2022. Will Baldwin face criminal charges?", D(2022, 1, 15)),
+    ("It is now January 2022. Has Baldwin been charged?", D(2022, 1, 31)),
+    ("Will Baldwin face criminal charges? (asked on 2022-01-15)", D(2022, 1, 15)),
+    ("Assume it is 15 January 2022: will Baldwin be charged?", D(2022, 1, 15)),
+    ("As of today (2022-01-15), has Baldwin been charged?", D(2022, 1, 15)),
+    ("Current date: 2022-01-15. Has Baldwin been charged?", D(2022, 1, 15)),
+])
+def test_a_question_that_says_what_day_it_is_knows_nothing_later(question, until):
+    i = parse_question_dates(question, today=TODAY)
+    assert (i.since, i.until, i.order) == (None, until, None)
+    [m] = i.mentions  # "today" and "now" there are that day, not the real one
+    assert m.cue == "bound"
+
+
+def test_this_week_counts_back_from_the_day_the_question_says_it_is():
+    i = parse_question_dates("Today is January 15, 2022. What happened this week?", today=TODAY)
+    assert (i.since, i.until) == (D(2022, 1, 8), D(2022, 1, 15))
+
+
 def test_a_season_inside_a_name_is_no_date():
     assert parse_question_dates("What did the Arab Spring 2011 protests change?", today=TODAY).mentions[0].since \
         == D(2011, 1, 1)  # the year alone, not March to May
