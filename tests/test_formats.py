@@ -311,6 +311,34 @@ def test_a_csv_with_a_header_reads_like_a_json_collection(tmp_path):
     assert dict(c.skipped)["nobody.csv"] == "the header names no body, text or content column (it has: a, b)"
 
 
+def test_collections_exported_by_other_tools_keep_their_dates(tmp_path):
+    """NewsAPI, news-please and a spreadsheet name their fields their own way and write dates their own way;
+    every one of these articles keeps its day, title, publisher and URL."""
+    (tmp_path / "newsapi.json").write_text(json.dumps({"status": "ok", "articles": [
+        {"source": {"id": None, "name": "BBC News"}, "author": "A. Reporter", "title": "Bridge opens",
+         "url": "https://bbc.example/a", "publishedAt": "2021-12-02T10:00:00Z", "content": "The bridge opened."}]}),
+        encoding="utf-8")
+    (tmp_path / "newsplease.jsonl").write_text(json.dumps(
+        {"title": "Dam closes", "maintext": "The dam closed for repairs.", "date_publish": "2021-12-03 08:15:00",
+         "source_domain": "gazette.example", "authors": ["B. Writer", "C. Editor"], "url": "https://g.example/d"})
+        + "\n", encoding="utf-8")
+    (tmp_path / "sheet.csv").write_text(
+        "Headline,Date,Article,Link\n"
+        "Tunnel delayed,\"December 4, 2021\",The tunnel is late.,https://t.example/t\n"
+        "Road resurfaced,\"Sun, 05 Dec 2021 09:00:00 GMT\",The road is smooth.,https://t.example/r\n"
+        "Rail strike,06.12.2021,Trains stopped.,https://t.example/s\n"
+        "Ferry sold,December 2021,The ferry was sold.,https://t.example/f\n", encoding="utf-8")
+    c = load_corpus([tmp_path])
+    got = {a.title: (a.date, a.publisher, a.url) for a in c.articles}
+    assert got["Bridge opens"] == (dt.date(2021, 12, 2), "BBC News", "https://bbc.example/a")
+    assert got["Dam closes"] == (dt.date(2021, 12, 3), "gazette.example", "https://g.example/d")
+    assert next(a for a in c.articles if a.title == "Dam closes").author == "B. Writer, C. Editor"
+    assert got["Tunnel delayed"][0] == dt.date(2021, 12, 4) and got["Road resurfaced"][0] == dt.date(2021, 12, 5)
+    assert got["Rail strike"][0] == dt.date(2021, 12, 6)  # dots: day first
+    assert got["Ferry sold"][0] is None  # a month is not a publication day: undated, and said so
+    assert any(w.startswith("sheet.csv row 5: date 'December 2021' is not a real date") for w in c.warnings)
+
+
 # -- bounded reading: sizes, FIFOs, nesting ----------------------------------------------------------------------
 def test_files_too_large_to_hold_are_refused_by_what_is_read_not_just_their_size(tmp_path):
     (tmp_path / "big.json").write_bytes(b"[" + b" " * MAX_FILE_BYTES + b"]")

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import stat
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +91,21 @@ def article_id(title: str, date: dt.date | None, text: str) -> str:
 
 
 def parse_date(value: object) -> dt.date | None:
-    """A publication date from ``YYYY-MM-DD`` or an ISO-8601 timestamp; None if not a real date."""
+    """A publication date as collections write it; None if it is not a whole, real date.
+
+    ISO 8601 (``2021-12-02``, ``2021-12-02T10:00:00Z``) first; then what exports of
+    other tools hold: RSS's ``Thu, 02 Dec 2021 10:00:00 GMT``, ``December 2, 2021``,
+    ``2 Dec 2021``, figures (``2021/12/02``; ``12/2/2021`` month first as American
+    English writes it unless the first number cannot be a month; ``02.12.2021`` day
+    first), and Unix time in seconds or milliseconds. A value missing its day
+    ("December 2021", "2021") is not a publication date: None.
+    """
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _epoch(float(value))
     if not isinstance(value, str) or not value.strip():
         return None
     s = value.strip()
@@ -110,7 +121,43 @@ def parse_date(value: object) -> dt.date | None:
             return dt.date.fromisoformat(m.group(1))
         except ValueError:
             return None
-    return None
+    if re.fullmatch(r"\d{9,13}(?:\.\d+)?", s):
+        return _epoch(float(s))
+    return _written(s)
+
+
+def _epoch(seconds: float) -> dt.date | None:
+    """Unix time (seconds, or milliseconds when larger than any date in seconds) within 1990–2100."""
+    if seconds > 1e11:
+        seconds /= 1000
+    if not 631_152_000 <= seconds < 4_102_444_800:  # 1990-01-01 .. 2100-01-01
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc).date()
+
+
+def _written(s: str) -> dt.date | None:
+    """A date written out or in figures, read by dateutil; None unless the text gives year, month and day."""
+    from email.utils import parsedate_to_datetime
+
+    from dateutil import parser
+
+    if len(s) > 64 or not re.search(r"\d", s):
+        return None
+    try:
+        return parsedate_to_datetime(s).date()  # RSS and e-mail: "Thu, 02 Dec 2021 10:00:00 GMT"
+    except (TypeError, ValueError, IndexError):
+        pass
+    first = re.match(r"\s*(\d{1,2})([./-])(\d{1,2})\2\d{2,4}\b", s)
+    dayfirst = bool(first) and (first.group(2) == "." or int(first.group(1)) > 12)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a time zone name dateutil does not know: the day is still read
+            # parsed against two defaults: a field the text lacks would come from the default, and differ
+            a, b = (parser.parse(s, default=dt.datetime(y, m, d), dayfirst=dayfirst)
+                    for y, m, d in ((2000, 1, 1), (2001, 2, 2)))
+    except Exception:  # a third-party parser on any text a collection holds: never let it stop a run
+        return None
+    return a.date() if a.date() == b.date() and 1900 <= a.year <= 2100 else None
 
 
 def url_date(url: str | None) -> dt.date | None:

@@ -2,7 +2,11 @@
 
 Records name their fields the same way in all three: ``title``, ``body`` (or
 ``text``/``content``), ``published_at`` (or ``date``/``published``), ``url``,
-``source`` (or ``publisher``) and ``author``.
+``source`` (or ``publisher``) and ``author``. The names other tools export are read
+too, in any case and with or without ``_`` (NewsAPI's ``publishedAt`` and
+``source: {"name": ...}``, news-please's ``maintext`` and ``date_publish``, RSS
+exports' ``pubDate`` and ``link``, spreadsheets' ``Headline`` / ``Date`` /
+``Article``): an archive exported by another tool keeps its dates.
 """
 
 from __future__ import annotations
@@ -19,14 +23,38 @@ from .text import read_utf8
 
 __all__ = ["read_json", "read_jsonl", "read_csv", "record_article"]
 
-_BODY_KEYS = ("body", "text", "content")
-_DATE_KEYS = ("published_at", "date", "published")
-_PUBLISHER_KEYS = ("source", "publisher")
+# each in order of preference, as _key() writes them (lower case, no "_", "-" or spaces)
+_BODY_KEYS = ("body", "text", "content", "maintext", "fulltext", "articletext", "article", "articlebody", "story")
+_DATE_KEYS = ("publishedat", "date", "published", "datepublished", "datepublish", "publishdate", "pubdate",
+              "publicationdate", "publisheddate", "dateline", "datetime")
+_TITLE_KEYS = ("title", "headline", "heading")
+_URL_KEYS = ("url", "link", "permalink", "canonicalurl")
+_PUBLISHER_KEYS = ("source", "publisher", "publication", "sitename", "sourcename", "sourcedomain", "outlet")
+_AUTHOR_KEYS = ("author", "authors", "byline", "creator")
 
 
-def _text(rec: dict, key: str) -> str | None:
-    v = rec.get(key)
-    return v if isinstance(v, str) and v.strip() else None
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch not in "_- ")
+
+
+def _field(rec: dict, keys: tuple[str, ...]) -> object:
+    """The first of ``keys`` the record has with a value, whatever its case or separators."""
+    found = {_key(k): v for k, v in rec.items() if isinstance(k, str) and v not in (None, "", [], {})}
+    return next((found[k] for k in keys if k in found), None)
+
+
+def _text(rec: dict, keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` holding text: a name inside an object (``{"name": "BBC"}``), lists joined."""
+    found = {_key(k): v for k, v in rec.items() if isinstance(k, str)}
+    for k in keys:
+        v = found.get(k)
+        if isinstance(v, dict):
+            v = v.get("name") or v.get("title")
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            v = ", ".join(x.strip() for x in v if x.strip())
+        if isinstance(v, str) and v.strip():
+            return v
+    return None
 
 
 def record_article(collection: str, pos: int, rec: object, log: Log, *, where: str | None = None,
@@ -36,26 +64,25 @@ def record_article(collection: str, pos: int, rec: object, log: Log, *, where: s
     if not isinstance(rec, dict):
         log.skip(where, "not a JSON object")
         return None
-    body = next((rec[k] for k in _BODY_KEYS if _text(rec, k)), None)
+    body = _text(rec, _BODY_KEYS)
     if body is None:
         log.skip(where, "no 'body' or 'text' field with text in it")
         return None
-    title = rec.get("title") if isinstance(rec.get("title"), str) else ""
-    raw_date = next((rec[k] for k in _DATE_KEYS if rec.get(k) not in (None, "")), None)
+    title = _text(rec, _TITLE_KEYS) or ""
+    raw_date = _field(rec, _DATE_KEYS)
     date = parse_date(raw_date)
     if raw_date is not None and date is None:
-        log.warn(where, f"date {raw_date!r} is not a real date; {UNDATED}")
+        log.warn(where, f"date {str(raw_date)[:60]!r} is not a real date with its day; {UNDATED}")
     elif raw_date is None and warn_undated:
         log.warn(where, f"no 'published_at' or 'date'; {UNDATED}")
-    url = rec.get("url") if isinstance(rec.get("url"), str) and rec["url"].strip() else None
-    publisher = rec.get("source") if isinstance(rec.get("source"), str) else rec.get("publisher")
-    author = rec.get("author") if isinstance(rec.get("author"), str) else None
+    url = _text(rec, _URL_KEYS)
+    publisher, author = _text(rec, _PUBLISHER_KEYS), _text(rec, _AUTHOR_KEYS)
     text = body.replace("\r\n", "\n").strip()
     title = title.strip() or text.split("\n", 1)[0][:120]
     source = f"{collection}#{url.strip() if url else pos}"
     return Article(
         article_id(title, date, text), source, title, date, text,
-        publisher=publisher if isinstance(publisher, str) else None, url=url, author=author,
+        publisher=publisher, url=url.strip() if url else None, author=author,
         date_source=date_source if date else "none", date_confidence="high" if date else "none",
     )
 
@@ -162,11 +189,12 @@ def read_csv(path: Path, source: str, log: Log, advance: Advance) -> Iterator[Ar
             dialect = csv.Sniffer().sniff(header_line, delimiters=",;\t|")
         except csv.Error:
             dialect = csv.excel
-        header = [h.strip().lower() for h in next(csv.reader([header_line], dialect))]
-        if not any(k in header for k in _BODY_KEYS):
+        header = [h.strip() for h in next(csv.reader([header_line], dialect))]
+        keys = {_key(h) for h in header}
+        if not keys & set(_BODY_KEYS):
             log.skip(source, f"the header names no body, text or content column (it has: {', '.join(header)})")
             return
-        dated = any(k in header for k in _DATE_KEYS)
+        dated = bool(keys & set(_DATE_KEYS))
         if not dated:
             log.warn(source, f"the header names no published_at or date column; its articles are {UNDATED}")
         reader = csv.reader(rows, dialect)
