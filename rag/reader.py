@@ -29,10 +29,9 @@ import numpy as np
 
 from .analysis import STOP, WORD, Question, content_words
 from .cache import per_store
-from .chunking import split_sentences
 from .mlp import Model
 from .retrieval import Hit, Index
-from .sentences import Evidence, Sentence, Span, encode, stemmer, stems
+from .sentences import Evidence, Sentence, Span, encode, stemmer, stems, terms_before
 
 __all__ = ["Reader", "MODEL_PATH"]
 
@@ -143,23 +142,6 @@ _MATCH = {"person": ("name",), "entity": ("name",), "time": ("date",), "place": 
           "quantity": ("number",), "yesno": (), "description": ()}
 
 
-def _terms_before(text: str, c: Sentence, ending: dict, terms: Sequence[set[str]], lexical) -> set[str]:
-    """The words of the sentence just before ``c`` in its article's ``text``.
-
-    Mostly that sentence is a candidate too (``ending`` finds it by where it ends), so
-    its words are already stemmed; otherwise up to 400 characters of it are read.
-    """
-    end = c.start
-    while end > 0 and text[end - 1].isspace():
-        end -= 1
-    if (j := ending.get((c.hit.source, end))) is not None:
-        return terms[j]
-    window = text[max(0, c.start - 400) : c.start]
-    spans = split_sentences(window)
-    prev = window[spans[-1][0] : spans[-1][1]] if spans else ""
-    return set(lexical.stems(prev)) if lexical is not None else stems(prev)
-
-
 def _rank_within(values: np.ndarray) -> np.ndarray:
     order = np.argsort(-values, kind="stable")
     ranks = np.empty(len(values))
@@ -244,7 +226,7 @@ class Reader:
             f["lede"][i] = float(c.start < 400)
             # what an earlier sentence named, this one may only refer to: "... shooting of cinematographer
             # Halyna Hutchins. The 42-year-old was killed on October 21" answers how old Hutchins was
-            before = _terms_before(texts.get(c.hit.source, ""), c, ending, terms, lexical)
+            before = terms_before(texts.get(c.hit.source, ""), c, ending, terms, lexical)
             f["prev_overlap"][i] = sum(v for w, v in q_idf.items() if w in before) / total
             f["prev_only"][i] = sum(v for w, v in q_idf.items() if w in before and w not in t) / total
             f["anaphor"][i] = float((words[0].lower() if words else "") in _ANAPHORS)

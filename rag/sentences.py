@@ -19,7 +19,7 @@ from .chunking import split_sentences
 from .retrieval import Hit, Index
 
 __all__ = ["Sentence", "Span", "Evidence", "quote_sentences", "candidates", "stems", "encode", "vector_cache",
-           "ASKS", "VECTOR_CACHE"]
+           "ASKS", "VECTOR_CACHE", "terms_before"]
 
 VECTOR_CACHE = 50_000  # sentence vectors kept per embedder (about 80 MB)
 
@@ -98,6 +98,25 @@ def candidates(hits: Sequence[Hit], ranks: Sequence[float] | None = None) -> lis
             seen.add(key)
             out.append(Sentence(text, h.start + s, h.start + e, h, float(ranks[n] if ranks else n)))
     return out
+
+
+def terms_before(text: str, c: Sentence, ending: dict, terms: Sequence[set[str]],
+                 lexical) -> set[str]:
+    """The words of the sentence just before ``c`` in its article's ``text``.
+
+    Mostly that sentence is a candidate too (``ending`` finds it by where it ends), so
+    its words are already stemmed; otherwise up to 400 characters of it are read.
+    """
+    end = c.start
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    if (j := ending.get((c.hit.source, end))) is not None:
+        return terms[j]
+    window = text[max(0, c.start - 400) : c.start]
+    spans = split_sentences(window)
+    prev = window[spans[-1][0] : spans[-1][1]] if spans else ""
+    return set(lexical.stems(prev)) if lexical is not None else stems(prev)
+
 
 @functools.lru_cache(maxsize=1)
 def stemmer():
