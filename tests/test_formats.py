@@ -339,6 +339,28 @@ def test_collections_exported_by_other_tools_keep_their_dates(tmp_path):
     assert any(w.startswith("sheet.csv row 5: date 'December 2021' is not a real date") for w in c.warnings)
 
 
+def test_text_files_with_a_header_or_front_matter_keep_their_dates(tmp_path):
+    (tmp_path / "header.txt").write_text("Title: Bridge opens\nDate: December 2, 2021\nSource: Gazette\n"
+                                         "URL: https://g.example/b\n\nThe bridge opened today.\n", encoding="utf-8")
+    (tmp_path / "front.txt").write_text('---\ntitle: "Dam closes"\ndate: 2021-12-03\nauthor: B. Writer\n---\n'
+                                        "The dam closed.\n", encoding="utf-8")
+    (tmp_path / "dateline.txt").write_text("Washington: The Senate voted today.\nMore.\n", encoding="utf-8")
+    (tmp_path / "undated.txt").write_text("Title: Ferry sold\nDate: December 2021\n\nThe ferry was sold.\n",
+                                          encoding="utf-8")
+    c = load_corpus([tmp_path])
+    by = {a.source: a for a in c.articles}
+    h = by["header.txt"]
+    assert (h.title, h.date, h.publisher, h.url, h.text, h.date_source) == (
+        "Bridge opens", dt.date(2021, 12, 2), "Gazette", "https://g.example/b", "The bridge opened today.",
+        "text-header")
+    assert (by["front.txt"].title, by["front.txt"].date, by["front.txt"].author) == (
+        "Dam closes", dt.date(2021, 12, 3), "B. Writer")
+    # a body that opens like a header line is a body: all of it is kept, and the file is undated as before
+    assert by["dateline.txt"].text.startswith("Washington: The Senate") and by["dateline.txt"].date is None
+    assert by["undated.txt"].date is None and by["undated.txt"].text == "The ferry was sold."
+    assert any(w.startswith("undated.txt: date 'December 2021' in the header is not a real date") for w in c.warnings)
+
+
 # -- bounded reading: sizes, FIFOs, nesting ----------------------------------------------------------------------
 def test_files_too_large_to_hold_are_refused_by_what_is_read_not_just_their_size(tmp_path):
     (tmp_path / "big.json").write_bytes(b"[" + b" " * MAX_FILE_BYTES + b"]")

@@ -22,6 +22,8 @@ from typing import BinaryIO
 __all__ = [
     "Article", "Log", "DATE_SOURCES", "CONFIDENCES", "UNDATED", "MAX_FILE_BYTES", "MAX_RECORD_BYTES", "MAX_ARTICLE_BYTES",
     "article_id", "parse_date", "url_date", "open_regular", "read_whole", "bounded_lines", "Advance",
+    "field_key", "record_field", "record_text", "BODY_KEYS", "DATE_KEYS", "TITLE_KEYS", "URL_KEYS",
+    "PUBLISHER_KEYS", "AUTHOR_KEYS",
 ]
 
 #: Largest file read whole (a .txt article, a JSON document, a web page, a feed). Larger ones are refused.
@@ -35,6 +37,7 @@ MAX_ARTICLE_BYTES = 8 * 2**20
 #: Where an article's publication date came from; ``none`` means it is undated.
 DATE_SOURCES = {
     "date-line": "the ' date YYYY-MM-DD' first line of a .txt file",
+    "text-header": "a 'Date:' line in the header (or front matter) of a .txt file",
     "json-field": "a published_at / date field of a JSON record",
     "csv-field": "a published_at / date column of a CSV row",
     "feed-entry": "the entry's own date in an RSS/Atom feed",
@@ -88,6 +91,42 @@ def article_id(title: str, date: dt.date | None, text: str) -> str:
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:16]
+
+
+# Field names of records (and of a text file's header lines), each list in order of preference, written as
+# field_key() writes them (lower case, no "_", "-" or spaces): Dateline's own names first, then other tools'
+BODY_KEYS = ("body", "text", "content", "maintext", "fulltext", "articletext", "article", "articlebody", "story")
+DATE_KEYS = ("publishedat", "date", "published", "datepublished", "datepublish", "publishdate", "pubdate",
+             "publicationdate", "publisheddate", "dateline", "datetime")
+TITLE_KEYS = ("title", "headline", "heading")
+URL_KEYS = ("url", "link", "permalink", "canonicalurl")
+PUBLISHER_KEYS = ("source", "publisher", "publication", "sitename", "sourcename", "sourcedomain", "outlet")
+AUTHOR_KEYS = ("author", "authors", "byline", "creator")
+
+
+def field_key(name: str) -> str:
+    """A field's name as matched: "publishedAt", "Published_At" and "published-at" are one name."""
+    return "".join(ch for ch in name.lower() if ch not in "_- ")
+
+
+def record_field(rec: dict, keys: tuple[str, ...]) -> object:
+    """The first of ``keys`` the record has with a value, whatever its case or separators."""
+    found = {field_key(k): v for k, v in rec.items() if isinstance(k, str) and v not in (None, "", [], {})}
+    return next((found[k] for k in keys if k in found), None)
+
+
+def record_text(rec: dict, keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` holding text: a name inside an object (``{"name": "BBC"}``), lists joined."""
+    found = {field_key(k): v for k, v in rec.items() if isinstance(k, str)}
+    for k in keys:
+        v = found.get(k)
+        if isinstance(v, dict):
+            v = v.get("name") or v.get("title")
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            v = ", ".join(x.strip() for x in v if x.strip())
+        if isinstance(v, str) and v.strip():
+            return v
+    return None
 
 
 def parse_date(value: object) -> dt.date | None:

@@ -17,44 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import (
-    MAX_FILE_BYTES, MAX_RECORD_BYTES, UNDATED, Advance, Article, Log, article_id, bounded_lines, open_regular, parse_date,
+    AUTHOR_KEYS, BODY_KEYS, DATE_KEYS, MAX_FILE_BYTES, MAX_RECORD_BYTES, PUBLISHER_KEYS, TITLE_KEYS, UNDATED, URL_KEYS,
+    Advance, Article, Log, article_id, bounded_lines, field_key, open_regular, parse_date, record_field, record_text,
 )
 from .text import read_utf8
 
 __all__ = ["read_json", "read_jsonl", "read_csv", "record_article"]
-
-# each in order of preference, as _key() writes them (lower case, no "_", "-" or spaces)
-_BODY_KEYS = ("body", "text", "content", "maintext", "fulltext", "articletext", "article", "articlebody", "story")
-_DATE_KEYS = ("publishedat", "date", "published", "datepublished", "datepublish", "publishdate", "pubdate",
-              "publicationdate", "publisheddate", "dateline", "datetime")
-_TITLE_KEYS = ("title", "headline", "heading")
-_URL_KEYS = ("url", "link", "permalink", "canonicalurl")
-_PUBLISHER_KEYS = ("source", "publisher", "publication", "sitename", "sourcename", "sourcedomain", "outlet")
-_AUTHOR_KEYS = ("author", "authors", "byline", "creator")
-
-
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch not in "_- ")
-
-
-def _field(rec: dict, keys: tuple[str, ...]) -> object:
-    """The first of ``keys`` the record has with a value, whatever its case or separators."""
-    found = {_key(k): v for k, v in rec.items() if isinstance(k, str) and v not in (None, "", [], {})}
-    return next((found[k] for k in keys if k in found), None)
-
-
-def _text(rec: dict, keys: tuple[str, ...]) -> str | None:
-    """The first of ``keys`` holding text: a name inside an object (``{"name": "BBC"}``), lists joined."""
-    found = {_key(k): v for k, v in rec.items() if isinstance(k, str)}
-    for k in keys:
-        v = found.get(k)
-        if isinstance(v, dict):
-            v = v.get("name") or v.get("title")
-        if isinstance(v, list) and all(isinstance(x, str) for x in v):
-            v = ", ".join(x.strip() for x in v if x.strip())
-        if isinstance(v, str) and v.strip():
-            return v
-    return None
 
 
 def record_article(collection: str, pos: int, rec: object, log: Log, *, where: str | None = None,
@@ -64,19 +32,19 @@ def record_article(collection: str, pos: int, rec: object, log: Log, *, where: s
     if not isinstance(rec, dict):
         log.skip(where, "not a JSON object")
         return None
-    body = _text(rec, _BODY_KEYS)
+    body = record_text(rec, BODY_KEYS)
     if body is None:
         log.skip(where, "no 'body' or 'text' field with text in it")
         return None
-    title = _text(rec, _TITLE_KEYS) or ""
-    raw_date = _field(rec, _DATE_KEYS)
+    title = record_text(rec, TITLE_KEYS) or ""
+    raw_date = record_field(rec, DATE_KEYS)
     date = parse_date(raw_date)
     if raw_date is not None and date is None:
         log.warn(where, f"date {str(raw_date)[:60]!r} is not a real date with its day; {UNDATED}")
     elif raw_date is None and warn_undated:
         log.warn(where, f"no 'published_at' or 'date'; {UNDATED}")
-    url = _text(rec, _URL_KEYS)
-    publisher, author = _text(rec, _PUBLISHER_KEYS), _text(rec, _AUTHOR_KEYS)
+    url = record_text(rec, URL_KEYS)
+    publisher, author = record_text(rec, PUBLISHER_KEYS), record_text(rec, AUTHOR_KEYS)
     text = body.replace("\r\n", "\n").strip()
     title = title.strip() or text.split("\n", 1)[0][:120]
     source = f"{collection}#{url.strip() if url else pos}"
@@ -190,11 +158,11 @@ def read_csv(path: Path, source: str, log: Log, advance: Advance) -> Iterator[Ar
         except csv.Error:
             dialect = csv.excel
         header = [h.strip() for h in next(csv.reader([header_line], dialect))]
-        keys = {_key(h) for h in header}
-        if not keys & set(_BODY_KEYS):
+        keys = {field_key(h) for h in header}
+        if not keys & set(BODY_KEYS):
             log.skip(source, f"the header names no body, text or content column (it has: {', '.join(header)})")
             return
-        dated = bool(keys & set(_DATE_KEYS))
+        dated = bool(keys & set(DATE_KEYS))
         if not dated:
             log.warn(source, f"the header names no published_at or date column; its articles are {UNDATED}")
         reader = csv.reader(rows, dialect)
