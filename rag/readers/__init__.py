@@ -1,7 +1,8 @@
 """Readers: one module per archive format, each turning a file into dated Articles.
 
-    text        .txt                       ' date YYYY-MM-DD Headline' first line
-    records     .json .jsonl .csv          records with title / body / published_at / url fields
+    text        .txt                       ' date YYYY-MM-DD Headline' first line, or a Title:/Date: header
+    records     .json .jsonl .csv          records with title / body / published_at / url fields (or other
+                                           tools' names for them)
     pages       .html .htm                 saved web pages (trafilatura, htmldate)
     feeds       .xml .rss .atom            RSS / Atom entries (feedparser)
     webarchive  .warc(.gz) .arc(.gz)       every captured HTML page (warcio)
