@@ -92,7 +92,7 @@ def _normalised_articles(store) -> dict[str, str]:
     return {a.source: _fold(a.text) for a in store.articles}
 
 
-def _collapse(idx: Index, ev: Evidence, pool: Sequence[Evidence], norm_cache: dict[str, str]) -> tuple[Evidence, tuple[Report, ...]]:
+def _collapse(idx: Index, ev: Evidence, pool: Sequence[Evidence]) -> tuple[Evidence, tuple[Report, ...]]:
     """The earliest article carrying this sentence is cited; the other carriers are listed, earliest first."""
     s = ev.sentence
     carriers: dict[str, Report] = {}
@@ -206,7 +206,6 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     t = thresholds
     ev = list(ev)
     best = ev[0]
-    norm_cache: dict[str, str] = {}
     pool = list(carriers) or ev
     span_best = max((e for e in ev[:8] if e.span), key=lambda e: e.span.score, default=None)
     sure = span_best is not None and span_best.span.score >= t.get("span", 0.5)
@@ -218,9 +217,9 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
             sides = _with_full_name(sides, named, span_best.span if sure else None, cap=len(sides) + 1)
             sides.sort(key=lambda e: (e.hit.date or dt.date.max, e.hit.source))
             return [Pick(c, also, _side_label(c)) for c, also in
-                    (_collapse(idx, e, pool, norm_cache) for e in sides)]
+                    (_collapse(idx, e, pool) for e in sides)]
     if q.generic:
-        return [Pick(c, also) for c, also in (_collapse(idx, e, pool, norm_cache) for e in _headlines(ev, q, t))]
+        return [Pick(c, also) for c, also in (_collapse(idx, e, pool) for e in _headlines(ev, q, t))]
     # a sentence without the kind of thing asked for (no name for "who ...?") cannot state the answer
     fitting = [e for e in ev[:8] if e.fits]
     if fitting and not best.fits:
@@ -264,7 +263,7 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
     chosen = _with_full_name(chosen, named, span_best.span if sure else None, int(t.get("max_sentences", 3)))
     out, seen = [], set()
     for e in chosen:
-        c, also = _collapse(idx, e, pool, norm_cache)
+        c, also = _collapse(idx, e, pool)
         if (c.hit.source, c.sentence.start) in seen:
             continue
         seen.add((c.hit.source, c.sentence.start))

@@ -243,6 +243,11 @@ def _figures(first: int, second: int, year: int, sep: str) -> dt.date:
     return dt.date(year, first, second)
 
 
+def _inside(pos: int, spans) -> bool:
+    """``pos`` falls within one of the (start, end) ``spans`` another reading of the question has taken."""
+    return any(a <= pos < b for a, b in spans)
+
+
 def _shift(d: dt.date, days: int) -> dt.date:
     try:
         return d + dt.timedelta(days=days)
@@ -266,11 +271,11 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
     for p in _PERIOD.finditer(question):
         if p.group("season") and p.group("season")[0].isupper() and _NAME_BEFORE.search(question[: p.start()]):
             continue  # "the Arab Spring 2011 protests": a season after a capitalised word is part of a name
-        if not any(a <= p.start() < b for a, b in (x[0].span() for x in points)):
+        if not _inside(p.start(), [x[0].span() for x in points]):
             points.append((p, *_period(p)))
     taken = [p[0].span() for p in points]
     for m in _POINT.finditer(question):
-        if any(a <= m.start() < b for a, b in taken):
+        if _inside(m.start(), taken):
             continue  # the year of "Christmas 2021"
         try:
             points.append((m, *_range_of(m)))
@@ -316,7 +321,7 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             mentions.append(DateMention(start, m.end(), lo, hi, cue))
         i += 1
     for r in _RELATIVE.finditer(question):
-        if any(a <= r.start() < b for a, b in now):
+        if _inside(r.start(), now):
             continue  # the "today" of "Today is January 15, 2022"
         before = question[: r.start()].rstrip()
         if r.group("day") and r.group()[0].isupper() and before and before[-1] not in ".!?\"“(":
@@ -340,7 +345,7 @@ def parse_question_dates(question: str, *, today: dt.date | None = None) -> Date
             event, side = e.group("event").lower(), "before" if word in ("before", "prior to") else "after"
             spans.append(e.span())
     order: Order = None
-    if n := next((x for x in _NEWEST.finditer(question) if not any(a <= x.start() < b for a, b in now)), None):
+    if n := next((x for x in _NEWEST.finditer(question) if not _inside(x.start(), now)), None):
         order = "newest"  # not the "now" of "It is now January 2022"
         spans.append(n.span())
     elif o := _OLDEST.search(question):

@@ -22,7 +22,7 @@ from typing import BinaryIO
 __all__ = [
     "Article", "Log", "DATE_SOURCES", "CONFIDENCES", "UNDATED", "MAX_FILE_BYTES", "MAX_RECORD_BYTES", "MAX_ARTICLE_BYTES",
     "article_id", "parse_date", "url_date", "open_regular", "read_whole", "bounded_lines", "Advance",
-    "field_key", "record_field", "record_text", "BODY_KEYS", "DATE_KEYS", "TITLE_KEYS", "URL_KEYS",
+    "field_key", "record_fields", "record_field", "record_text", "BODY_KEYS", "DATE_KEYS", "TITLE_KEYS", "URL_KEYS",
     "PUBLISHER_KEYS", "AUTHOR_KEYS",
 ]
 
@@ -109,17 +109,20 @@ def field_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch not in "_- ")
 
 
-def record_field(rec: dict, keys: tuple[str, ...]) -> object:
-    """The first of ``keys`` the record has with a value, whatever its case or separators."""
-    found = {field_key(k): v for k, v in rec.items() if isinstance(k, str) and v not in (None, "", [], {})}
-    return next((found[k] for k in keys if k in found), None)
+def record_fields(rec: dict) -> dict[str, object]:
+    """A record's fields under the names ``field_key`` gives them, made once per record."""
+    return {field_key(k): v for k, v in rec.items() if isinstance(k, str)}
 
 
-def record_text(rec: dict, keys: tuple[str, ...]) -> str | None:
+def record_field(fields: dict[str, object], keys: tuple[str, ...]) -> object:
+    """The first of ``keys`` with a value in ``fields`` (from ``record_fields``)."""
+    return next((fields[k] for k in keys if fields.get(k) not in (None, "", [], {})), None)
+
+
+def record_text(fields: dict[str, object], keys: tuple[str, ...]) -> str | None:
     """The first of ``keys`` holding text: a name inside an object (``{"name": "BBC"}``), lists joined."""
-    found = {field_key(k): v for k, v in rec.items() if isinstance(k, str)}
     for k in keys:
-        v = found.get(k)
+        v = fields.get(k)
         if isinstance(v, dict):
             v = v.get("name") or v.get("title")
         if isinstance(v, list) and all(isinstance(x, str) for x in v):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .base import (
     AUTHOR_KEYS, BODY_KEYS, DATE_KEYS, MAX_FILE_BYTES, MAX_RECORD_BYTES, PUBLISHER_KEYS, TITLE_KEYS, UNDATED, URL_KEYS,
-    Advance, Article, Log, article_id, bounded_lines, field_key, open_regular, parse_date, record_field, record_text,
+    Advance, Article, Log, article_id, bounded_lines, field_key, open_regular, parse_date, record_field, record_fields,
+    record_text,
 )
 from .text import read_utf8
 
@@ -32,19 +33,20 @@ def record_article(collection: str, pos: int, rec: object, log: Log, *, where: s
     if not isinstance(rec, dict):
         log.skip(where, "not a JSON object")
         return None
-    body = record_text(rec, BODY_KEYS)
+    fields = record_fields(rec)
+    body = record_text(fields, BODY_KEYS)
     if body is None:
         log.skip(where, "no 'body' or 'text' field with text in it")
         return None
-    title = record_text(rec, TITLE_KEYS) or ""
-    raw_date = record_field(rec, DATE_KEYS)
+    title = record_text(fields, TITLE_KEYS) or ""
+    raw_date = record_field(fields, DATE_KEYS)
     date = parse_date(raw_date)
     if raw_date is not None and date is None:
         log.warn(where, f"date {str(raw_date)[:60]!r} is not a real date with its day; {UNDATED}")
     elif raw_date is None and warn_undated:
         log.warn(where, f"no 'published_at' or 'date'; {UNDATED}")
-    url = record_text(rec, URL_KEYS)
-    publisher, author = record_text(rec, PUBLISHER_KEYS), record_text(rec, AUTHOR_KEYS)
+    url = record_text(fields, URL_KEYS)
+    publisher, author = record_text(fields, PUBLISHER_KEYS), record_text(fields, AUTHOR_KEYS)
     text = body.replace("\r\n", "\n").strip()
     title = title.strip() or text.split("\n", 1)[0][:120]
     source = f"{collection}#{url.strip() if url else pos}"

@@ -27,7 +27,7 @@ _MAX_HEADER = 12  # lines
 
 
 def _header(text: str) -> tuple[dict[str, str], str] | None:
-    """A header's fields and the text after it, or None when the text opens with none.
+    """A header's fields (named as ``field_key`` names them) and the text after it, or None when there is none.
 
     A header is front matter between ``---`` lines, or ``Key: value`` lines up to a
     blank line; every key must be a known field name and one must name the date
@@ -40,13 +40,13 @@ def _header(text: str) -> tuple[dict[str, str], str] | None:
         if n > _MAX_HEADER:
             return None
         if (fenced and line.strip() == "---") or (not fenced and not line.strip()):
-            if not fields or not any(field_key(k) in DATE_KEYS + TITLE_KEYS for k in fields):
+            if not any(k in DATE_KEYS or k in TITLE_KEYS for k in fields):
                 return None
             return fields, "\n".join(lines[n + 1 :])
         m = _HEADER_LINE.match(line)
-        if m is None or field_key(m.group(1)) not in _KNOWN:
+        if m is None or (key := field_key(m.group(1))) not in _KNOWN:
             return None
-        fields[m.group(1)] = m.group(2).strip().strip('"\'')
+        fields[key] = m.group(2).strip().strip('"\'')
     return None
 
 
