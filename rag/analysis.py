@@ -53,6 +53,9 @@ _FOLLOWUP = re.compile(
 _WH = re.compile(r"\b(who|whom|whose|when|where|which|what|how\s+(?:many|much|long|old|far|big|large|often)|why|how)\b",
                  re.IGNORECASE)
 _AUX = frozenset("is was are were did does do has have had will would can could should may might must".split())
+_SUBORDINATE = frozenset(("when", "where"))  # may open a clause before the question: "When X fell, who ...?"
+_WHO_IS_NAME = re.compile(r"(?:is|was|are|were)\s+(?:[A-Z][\w’'.-]*\s*)+\??\s*")
+_NAME_OF = re.compile(r"^(?:is|was|are|were)\s+the\s+names?\s+of\b", re.IGNORECASE)
 _TIME_NOUN = re.compile(r"^(?:year|date|day|month|time|decade|century|season|week)s?\b", re.IGNORECASE)
 _PLACE_NOUN = re.compile(r"^(?:city|country|state|place|location|town|venue|county|region|nation|stadium|court)\b",
                          re.IGNORECASE)
@@ -139,6 +142,11 @@ def answer_type(question: str) -> AnswerType:
     """
     words = question.strip().split()
     m = _WH.search(question)
+    if m is not None and m.start() == question.find(words[0]) and words[0].lower() in _SUBORDINATE:
+        # "When Hutchins collapsed, what did Baldwin assume?": the clause after the comma asks
+        main = re.search(r",\s*(?=" + _WH.pattern + ")", question[m.end() :], re.IGNORECASE)
+        if main is not None:
+            m = _WH.search(question, m.end() + main.end())
     if m is None or (words and words[0].lower() in _AUX and m.start() > len(words[0]) + 20):
         # "Did ...?", or a clause after a leading phrase: "Between the two reports, did he ...?"
         clauses = [c.split() for c in re.split(r"[,;:]", question)]
@@ -146,7 +154,10 @@ def answer_type(question: str) -> AnswerType:
     wh = " ".join(m.group(1).lower().split())
     rest = question[m.end() :].lstrip()
     if wh in ("who", "whom", "whose"):
-        return "person"
+        # "Who is Dave Halls?" asks what the person is, not for a name
+        return "description" if _WHO_IS_NAME.fullmatch(rest) else "person"
+    if wh == "what" and _NAME_OF.match(rest):
+        return "entity"  # "What was the name of the cinematographer ...?"
     if wh == "when" or (wh in ("what", "which") and _TIME_NOUN.match(rest)):
         return "time"
     if wh == "where" or (wh in ("what", "which") and _PLACE_NOUN.match(rest)):

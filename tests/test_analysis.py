@@ -94,6 +94,14 @@ def test_since_an_event_takes_its_date_from_the_articles():
     ("According to the sheriff, was the gun loaded?", "yesno"),
     ("What did Baldwin say about the gun?", "description"),
     ("Why did the gun go off?", "description"),
+    # a clause before the question: the question word after the comma asks
+    ("When the cinematographer fell, what did the actor think had happened?", "description"),
+    ("Where the crew stood, which camera was rolling?", "entity"),
+    ("When did the shooting happen, according to the sheriff?", "time"),
+    # "who is <a name>" asks what the person is; "the name of" asks for a name
+    ("Who is Joel Souza?", "description"),
+    ("Who was the director of the film?", "person"),
+    ("What was the name of the woman who died on the set?", "entity"),
 ])
 def test_answer_types(text, kind):
     assert answer_type(text) == kind
