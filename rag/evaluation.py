@@ -87,6 +87,7 @@ def _summary(rows: list[dict], by_type: bool = False) -> dict:
         cites = sum(r["citations"] for r in rs)
         out[name] = {
             "questions": len(rs),
+            "answerable": len(answerable),
             "recall_at_k": _mean([r["recall"] for r in answerable]),
             "answer_hit_rate": _mean([float(r["hit"]) for r in answerable]),
             "refusal_accuracy": _mean([float(r["correct_refusal"]) for r in rs]),
