@@ -323,6 +323,7 @@ def main() -> None:
     ap.add_argument("--recheap", action="store_true", help="recompute analysis and cheap features, keep passages")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--refusal-only", action="store_true", help="refit only the refusal model of --out")
+    ap.add_argument("--compose-only", action="store_true", help="choose only the composer thresholds of --out")
     ap.add_argument("--sentence", default="", help="force this sentence model (e.g. logistic:1.0, mlp:32)")
     # Left out: the question-kind one-hots (MultiHop-RAG has almost no when / where / how-many questions, so
     # their weights could not be fit; ``wants_span`` stands for all of them; who-questions and which-thing
@@ -356,6 +357,15 @@ def main() -> None:
 
     def keep_feature(name: str) -> bool:
         return not any(name == x or (x.endswith("_") and name.startswith(x)) for x in excluded)
+
+    if args.compose_only:  # the models stay as they are in --out; the composer's thresholds are chosen again
+        spec = json.loads(args.out.read_text(encoding="utf-8"))
+        old = Reader(spec)
+        rows_dev = [(r, _prefiltered(old.prefilter, old.keep, r)) for r in dev if r["answerable"] and len(r["cands"])]
+        _fit_compose(idx, old, rows_dev, spec, spec["report"])
+        args.out.write_text(json.dumps(spec, separators=(",", ":")) + "\n", encoding="utf-8")
+        print(json.dumps(spec["report"]["compose"], indent=1))
+        return
 
     if args.refusal_only:  # the sentence, span and composer models stay as they are in --out
         spec = json.loads(args.out.read_text(encoding="utf-8"))
@@ -482,9 +492,24 @@ def main() -> None:
 
     # 5. composer thresholds on dev: answer holds the fact / the answer; comparisons cite every report
     reader = Reader(spec)
-    dev_ev = [(r, reader.find_spans(r["q"], evidence(r, p), common_words([c.text for c in r["cands"]], archive_words(idx.store)),
-                                    r["cands"]))
-              for r, p in zip(answerable(dev), dev_p)]
+    _fit_compose(idx, reader, [(r, p) for r, p in zip(answerable(dev), dev_p)], spec, report)
+    from rag.evaluation import evaluate
+
+    final = Reader(spec)
+    for path in SEEDS_DEV:
+        report[f"seeds dev ({path.relative_to(ROOT)})"] = evaluate(path, seeds_idx, reader=final)["overall"]
+    spec["report"] = report
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(spec, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=1))
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} kB)", file=sys.stderr)
+
+
+def _fit_compose(idx: Index, reader: Reader, dev_rows, spec: dict, report: dict) -> None:
+    """The composer's thresholds, chosen on dev (answerable questions with their prefiltered candidates)."""
+    dev_ev = [(r, reader.find_spans(r["q"], _evidence(reader, r, p),
+                                    common_words([c.text for c in r["cands"]], archive_words(idx.store)), r["cands"]))
+              for r, p in dev_rows]
     grid = []
     for extra in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9):
         for extra_min in (0.0, 0.1, 0.2, 0.4):
@@ -514,16 +539,6 @@ def main() -> None:
     report["span shown"] = {"threshold": show, "dev precision": round(float(np.mean([ok for sc, ok in tops if sc >= show]
                                                                                      or [0])), 4)}
     report["compose"] = {"dev": m, "chosen": {k: best_t[k] for k in ("extra", "extra_min", "span", "fill")}}
-    from rag.evaluation import evaluate
-
-    final = Reader(spec)
-    for path in SEEDS_DEV:
-        report[f"seeds dev ({path.relative_to(ROOT)})"] = evaluate(path, seeds_idx, reader=final)["overall"]
-    spec["report"] = report
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(spec, indent=None, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(json.dumps(report, indent=1))
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} kB)", file=sys.stderr)
 
 
 def _compose_metrics(idx: Index, dev_ev, t: dict) -> dict:

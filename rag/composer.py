@@ -257,9 +257,7 @@ def compose(idx: Index, q: Question, ev: Sequence[Evidence], thresholds: dict, *
         chosen.append(e)
     updates: list[Evidence] = []
     if q.order is None and not q.generic:
-        before = list(chosen)
-        chosen = _with_update(idx, chosen, ev, t)
-        updates = [e for e in chosen if e not in before]
+        chosen, updates = _with_update(idx, chosen, ev, t)
     chosen = _with_full_name(chosen, named, span_best.span if sure else None, int(t.get("max_sentences", 3)))
     out, seen = [], set()
     for e in chosen:
@@ -300,27 +298,43 @@ def _headlines(ev: Sequence[Evidence], q: Question, t: dict) -> list[Evidence]:
     return newest[: int(t.get("max_sentences", 3))]
 
 
-def _with_update(idx: Index, chosen: list[Evidence], ev: Sequence[Evidence], t: dict) -> list[Evidence]:
-    """Add a newer report on the same point (a week or more later), so an old claim never stands alone."""
+def _same_point(idx: Index, anchor: Evidence, later: Sequence[Evidence], t: dict) -> list[Evidence]:
+    """Those of ``later`` about the same point as ``anchor``: alike enough, but not a restatement of it."""
+    if not later:
+        return []
+    sims = encode(idx, [e.sentence.text for e in later]) @ encode(idx, [anchor.sentence.text])[0]
+    return [e for e, s in zip(later, sims) if t.get("update_min_sim", 0.3) <= s < t.get("restate", 0.85)]
+
+
+def _with_update(idx: Index, chosen: list[Evidence], ev: Sequence[Evidence],
+                 t: dict) -> tuple[list[Evidence], list[Evidence]]:
+    """Add a newer report on the same point (a week or more later), so an old claim never stands alone.
+
+    Returns the quotes and those of them that are the update. Without a newer report,
+    a quote already chosen that came a week or more after all the others, on the best
+    one's point, is the update: the answer then reads as a chronology ending with it.
+    """
+    week = dt.timedelta(days=7)
     newest = max((e.hit.date for e in chosen if e.hit.date), default=None)
     if newest is None:
-        return chosen
+        return chosen, []
     floor = max(t.get("update", 0.3) * chosen[0].score, t.get("extra_min", 0.0))
     # the reader scores how well a sentence answers, and the news that settles an old expectation often
     # does not read like an answer ("he doesn't believe he will face charges" / "he has been charged"):
     # a later report nearly as close to the question as the quote it follows counts too
-    later = [e for e in ev if e.hit.date and e.hit.date >= newest + dt.timedelta(days=7)
+    later = [e for e in ev if e.hit.date and e.hit.date >= newest + week
              and (e.score >= floor or e.dense >= UPDATE_NEAR * chosen[0].dense) and e not in chosen and e.fits]
-    if not later:
-        return chosen
-    anchor = encode(idx, [chosen[0].sentence.text])[0]
-    sims = encode(idx, [e.sentence.text for e in later]) @ anchor
-    updates = [e for e, s in zip(later, sims) if t.get("update_min_sim", 0.3) <= s < t.get("restate", 0.85)]
+    updates = _same_point(idx, chosen[0], later, t)
     if not updates:
-        return chosen
+        if len(chosen) > 1:
+            last = max(chosen[1:], key=lambda e: e.hit.date or dt.date.min)
+            before = max((e.hit.date for e in chosen if e is not last and e.hit.date), default=None)
+            if before and last.hit.date and last.hit.date >= before + week and _same_point(idx, chosen[0], [last], t):
+                return chosen, [last]
+        return chosen, []
     if len(chosen) >= int(t.get("max_sentences", 3)):
         chosen = chosen[:-1]
-    return chosen + [updates[0]]
+    return chosen + [updates[0]], [updates[0]]
 
 
 def _inert(text: str) -> str:
