@@ -231,10 +231,11 @@ def _fit_refusal(idx: Index, reader: Reader, prefiltered, fit: list[dict], dev: 
     choices = {}
     if baseline is not None:  # the model in use, (Model, threshold), on the same dev rows
         p = baseline[0]({n: np.asarray([f[n][0] for f in dx]) for n in baseline[0].features})
-        choices["in use"] = {"null and other-folder refused": round(float((p[~dy & chosen_on] < baseline[1]).mean()), 4),
-                             "false refusals": round(float((p[dy] < baseline[1]).mean()), 4)}
+        refused = p < baseline[1]
+        choices["in use"] = {"null and other-folder refused": round(float(refused[~dy & chosen_on].mean()), 4),
+                             "false refusals": round(float(refused[dy].mean()), 4)}
         for k in sorted(set(dk[~dy])):
-            choices["in use"][f"refused: {k}"] = round(float((p[dk == k] < baseline[1]).mean()), 4)
+            choices["in use"][f"refused: {k}"] = round(float(refused[dk == k].mean()), 4)
         print("refusal in use", choices["in use"], file=sys.stderr)
     for kind in ("logistic:0.1", "logistic:1.0", "mlp:8", "mlp:16"):
         model, scaler = _fit(x, fy, kind)
