@@ -59,7 +59,8 @@ from rag.pgstore import PgStore  # noqa: E402
 from rag.pgwrite import _vector_index, create_schema  # noqa: E402
 from rag.indexing import index_corpus  # noqa: E402
 from rag.faisswrite import make_faiss_index  # noqa: E402
-from rag.store import _EMBED_FORMAT, FORMAT_VERSION  # noqa: E402
+from rag.manifest import FORMAT_VERSION  # noqa: E402
+from rag.store import _EMBED_FORMAT  # noqa: E402
 
 K = 10
 BM25_ONLY = dict(dense=False, lexical=True, sentences=False, metadata=False, coverage=False)

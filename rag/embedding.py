@@ -205,6 +205,6 @@ def embedder_for(settings: Settings, *, built_with: str | None = None) -> Embedd
     """The embedder ``settings`` ask for (model, encoder, cache directory), shared per process.
 
     ``built_with`` is the encoder recorded by the index it will search or add to
-    (``rag.store.recorded_encoder``): with ``encoder="auto"`` it decides.
+    (``rag.manifest.recorded_encoder``): with ``encoder="auto"`` it decides.
     """
     return load_embedder(settings.model, resolve_encoder(settings.encoder, built_with), settings.cache_dir)

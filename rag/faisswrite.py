@@ -26,10 +26,10 @@ from .embed_jobs import encode_texts
 from .embedding import Embedder
 from .errors import IndexCorrupt, RagError
 from .sources import plan
+from .manifest import _CURRENT, _FILES, _SOURCES, FORMAT_VERSION, _fsync_dir, _sha256, check_model, current_generation
 from .store import (
-    _CURRENT, _EMBED_FORMAT, _FILES, _SOURCES, FORMAT_VERSION, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M,
-    IndexReport, Store, _article_to_json, _choose_kind, _faiss, _fsync_dir, _sha256, build_inputs, check_model,
-    current_generation, tally,
+    _EMBED_FORMAT, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, IndexReport, Store, _article_to_json, _choose_kind,
+    _faiss, build_inputs, tally,
 )
 
 __all__ = ["build_index", "make_faiss_index"]

@@ -16,9 +16,10 @@ from .errors import InvalidQuery
 from .settings import is_database
 from .sources import UPLOADS_DIR
 from .faisswrite import build_index
-from .store import Store, current_generation
-from .store import recorded_encoder as _faiss_encoder
-from .store import recorded_paths as _faiss_paths
+from .manifest import current_generation
+from .manifest import recorded_encoder as _faiss_encoder
+from .manifest import recorded_paths as _faiss_paths
+from .store import Store
 
 __all__ = ["Location", "location", "shown", "exists", "open_store", "recorded_encoder", "recorded_paths",
            "local_dir", "uploads_dir", "write_index", "cache_key", "is_database"]
@@ -85,7 +86,7 @@ def _database_meta(url: str) -> dict | None:
 def recorded_encoder(loc: Location) -> str | None:
     """The encoder that built the index at ``loc``; None if there is none or it cannot be read."""
     if is_database(loc):
-        from .store import built_with
+        from .manifest import built_with
 
         meta = _database_meta(str(loc))
         return built_with(meta) if meta is not None and isinstance(meta.get("encoder"), (str, type(None))) else None

@@ -20,7 +20,7 @@ import numpy as np
 
 from .corpus import Article
 from .errors import IndexCorrupt, RagError
-from .store import FORMAT_VERSION
+from .manifest import FORMAT_VERSION
 
 __all__ = ["Features", "connect", "features", "read_meta", "redact", "article_key", "chunk_key", "as_array",
            "article_from_row", "PGVECTOR_MIN", "HNSW_SINCE", "ITERATIVE_SINCE", "HNSW_M", "HNSW_EF_CONSTRUCTION"]

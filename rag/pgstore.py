@@ -58,7 +58,8 @@ from .pgconnect import (
 )
 from .pgfilters import PgFacts, PgSelection, Where
 from .pglexical import PgLexical
-from .store import HNSW_EF_SEARCH, check_model
+from .manifest import check_model
+from .store import HNSW_EF_SEARCH
 
 __all__ = ["PgStore", "PgSelection", "PgFacts", "Where", "EXACT_ROWS"]
 

@@ -32,7 +32,8 @@ from .pgconnect import (
 )
 from .pglexical import _stemmer_once
 from .sources import plan
-from .store import _EMBED_FORMAT, FORMAT_VERSION, IndexReport, _choose_kind, build_inputs, check_model, tally
+from .manifest import FORMAT_VERSION, check_model
+from .store import _EMBED_FORMAT, IndexReport, _choose_kind, build_inputs, tally
 
 __all__ = ["build_pg_index", "create_schema", "tsvector_literal"]
 
