@@ -124,8 +124,8 @@ def _gold_left_out(rows_q: list[MHQuestion], articles: list[str], rng) -> list[t
     the story but not the detail asked (a name it never gives, a verdict not yet
     reached). Taking a question's gold articles away makes such cases from real
     questions: the passages left are about the same subject and miss the fact. Half
-    the answerable questions are taken, so the cost stays that of one more view. The
-    dev ones are a yardstick the refusal report prints; fitting on them did not help.
+    the answerable questions are drawn; the dev ones are a yardstick the refusal report
+    prints (fitting on them did not help, so the others are not computed).
     """
     return [(mq, tuple(a for a in articles if a not in mq.sources), False)
             for mq in rows_q if mq.type != "null_query" and rng.random() < 0.5]
@@ -229,13 +229,16 @@ def _fit_refusal(idx: Index, reader: Reader, prefiltered, fit: list[dict], dev: 
     xd = _matrix(dx, ref_names)
     fitted = []
     choices = {}
+
+    def figures(refused: np.ndarray) -> dict:
+        out = {"null and other-folder refused": round(float(refused[~dy & chosen_on].mean()), 4),
+               "false refusals": round(float(refused[dy].mean()), 4)}
+        return out | {f"refused: {k}": round(float(refused[dk == k].mean()), 4) for k in sorted(set(dk[~dy]))}
+
     if baseline is not None:  # the model in use, (Model, threshold), on the same dev rows
-        p = baseline[0]({n: np.asarray([f[n][0] for f in dx]) for n in baseline[0].features})
-        refused = p < baseline[1]
-        choices["in use"] = {"null and other-folder refused": round(float(refused[~dy & chosen_on].mean()), 4),
-                             "false refusals": round(float(refused[dy].mean()), 4)}
-        for k in sorted(set(dk[~dy])):
-            choices["in use"][f"refused: {k}"] = round(float(refused[dk == k].mean()), 4)
+        used = baseline[0].features
+        p = baseline[0](dict(zip(used, _matrix(dx, used).T)))
+        choices["in use"] = figures(p < baseline[1])
         print("refusal in use", choices["in use"], file=sys.stderr)
     for kind in ("logistic:0.1", "logistic:1.0", "mlp:8", "mlp:16"):
         model, scaler = _fit(x, fy, kind)
@@ -246,14 +249,9 @@ def _fit_refusal(idx: Index, reader: Reader, prefiltered, fit: list[dict], dev: 
         # (at 4% small folders of the seeds' size were refused 6% of the time on dev)
         ths = np.sort(p[dy])
         th = float(ths[int(FALSE_REFUSALS * len(ths))]) if len(ths) else 0.5
-        refused_null = float((p[~dy & chosen_on] < th).mean()) if (~dy & chosen_on).any() else 0.0
-        false_ref = float((p[dy] < th).mean())
-        choices[kind] = {"threshold": round(th, 4), "null and other-folder refused": round(refused_null, 4),
-                         "false refusals": round(false_ref, 4)}
-        for k in sorted(set(dk[~dy])):
-            choices[kind][f"refused: {k}"] = round(float((p[dk == k] < th).mean()), 4)
+        choices[kind] = {"threshold": round(th, 4)} | figures(p < th)
         print("refusal", kind, choices[kind], file=sys.stderr)
-        fitted.append((refused_null, kind, _export(model, scaler, ref_names), th))
+        fitted.append((choices[kind]["null and other-folder refused"], kind, _export(model, scaler, ref_names), th))
     # refusal must carry to archives unlike MultiHop-RAG (a folder of five articles), so the simplest model
     # (they are listed simplest first) within one standard error of the best on dev is chosen
     top = max(f[0] for f in fitted)
@@ -344,11 +342,14 @@ def main() -> None:
     rows = _features(idx, cases, CACHE / "reader-features.pkl", args.refresh, args.recheap)
     fit = [r for r in rows if r["mq"].split == "fit"]
     dev = [r for r in rows if r["mq"].split == "dev"]
-    out_cases = _gold_left_out(qs, sorted({a.source for a in idx.articles}), np.random.default_rng(SEED + 1))
-    out_rows = _features(idx, out_cases, CACHE / "reader-features-gold-out.pkl", args.refresh, args.recheap)
-    out_rows = [dict(r, gold_out=True) for r in out_rows if not _still_answered(r)]
-    out_dev = [r for r in out_rows if r["mq"].split == "dev"]
-    print(f"gold left out: {len(out_rows)} of {len(out_cases)} cases kept (the rest still answered)", file=sys.stderr)
+    # drawn over every question (the same sample as ever), computed for dev only: they are not fit on
+    drawn = _gold_left_out(qs, sorted({a.source for a in idx.articles}), np.random.default_rng(SEED + 1))
+    out_cases = [c for c in drawn if c[0].split == "dev"]
+    out_dev = [dict(r, gold_out=True)
+               for r in _features(idx, out_cases, CACHE / "reader-features-gold-out.pkl", args.refresh, args.recheap)
+               if r["mq"].split == "dev" and not _still_answered(r)]
+    print(f"gold left out: {len(out_dev)} of {len(out_cases)} dev cases kept (the rest still answered)",
+          file=sys.stderr)
     answerable = lambda rs: [r for r in rs if r["answerable"] and len(r["cands"])]  # noqa: E731
     report: dict = {"data": "MultiHop-RAG (COLM 2024), 609 articles; questions split by sha256 of the text",
                     "split": {s: sum(r["mq"].split == s for r in rows) for s in ("fit", "dev")},

@@ -142,7 +142,7 @@ def answer_type(question: str) -> AnswerType:
     """
     words = question.strip().split()
     m = _WH.search(question)
-    if m is not None and m.start() == question.find(words[0]) and words[0].lower() in _SUBORDINATE:
+    if m is not None and not question[: m.start()].strip() and m.group(1).lower() in _SUBORDINATE:
         # "When Hutchins collapsed, what did Baldwin assume?": the clause after the comma asks
         main = re.search(r",\s*(?=" + _WH.pattern + ")", question[m.end() :], re.IGNORECASE)
         if main is not None:

@@ -326,15 +326,21 @@ def _with_update(idx: Index, chosen: list[Evidence], ev: Sequence[Evidence],
              and (e.score >= floor or e.dense >= UPDATE_NEAR * chosen[0].dense) and e not in chosen and e.fits]
     updates = _same_point(idx, chosen[0], later, t)
     if not updates:
-        if len(chosen) > 1:
-            last = max(chosen[1:], key=lambda e: e.hit.date or dt.date.min)
-            before = max((e.hit.date for e in chosen if e is not last and e.hit.date), default=None)
-            if before and last.hit.date and last.hit.date >= before + week and _same_point(idx, chosen[0], [last], t):
-                return chosen, [last]
-        return chosen, []
+        return chosen, _last_is_update(idx, chosen, t)
     if len(chosen) >= int(t.get("max_sentences", 3)):
         chosen = chosen[:-1]
     return chosen + [updates[0]], [updates[0]]
+
+
+def _last_is_update(idx: Index, chosen: list[Evidence], t: dict) -> list[Evidence]:
+    """The latest quote, when it came a week or more after all the others and is on the best one's point."""
+    if len(chosen) < 2:
+        return []
+    last = max(chosen[1:], key=lambda e: e.hit.date or dt.date.min)
+    before = max((e.hit.date for e in chosen if e is not last and e.hit.date), default=None)
+    if before is None or last.hit.date is None or last.hit.date < before + dt.timedelta(days=7):
+        return []
+    return _same_point(idx, chosen[0], [last], t)
 
 
 def _inert(text: str) -> str:
